@@ -1,0 +1,51 @@
+"""Daily system health: every healthChecks entry answers, fast enough and without errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_maintcheck.config import HealthCheck
+from pytest_maintcheck.probes.health import ServiceResult
+from pytest_maintcheck.verdict import Assessment, Verdict
+
+pytestmark = pytest.mark.daily
+
+
+@pytest.mark.maintcheck("health")
+def test_health(
+    health_check: HealthCheck, health_fleet: dict[str, ServiceResult], assessment: Assessment
+) -> None:
+    result = health_fleet[health_check.service]
+    limits = health_check.thresholds
+    assessment.details.update(type=health_check.type, endpoints=list(health_check.endpoints))
+    uptime = 1 - result.error_rate  # this run's success fraction until run history exists
+    p95_ms = None if result.p95_ms is None else round(result.p95_ms, 1)
+    assessment.metrics.update(
+        responseTime=p95_ms, errorRate=result.error_rate, uptime=uptime, samples=result.samples
+    )
+    if not result.reachable:
+        reasons = sorted(set(result.errors)) or ["no answer"]
+        assessment.could_not_measure(
+            f"{health_check.service} unreachable at {', '.join(health_check.endpoints)}: "
+            + "; ".join(reasons[:3]),
+        )
+        return
+    assessment.measure(limits.get("responseTime"), p95_ms, subject=health_check.service)
+    seen = "; ".join(sorted(set(result.errors))[:3])
+    assessment.measure(
+        limits.get("errorRate"),
+        result.error_rate,
+        subject=f"{health_check.service} ({seen})" if seen else health_check.service,
+    )
+    assessment.measure(limits.get("availability"), uptime, subject=health_check.service)
+    if health_check.type == "storage":
+        storage = result.endpoints[0]
+        assessment.measure(limits.get("usage"), storage.usage, subject=health_check.endpoint)
+        assessment.measure(
+            limits.get("inodeUsage"),
+            storage.inode_usage,
+            subject=health_check.endpoint,
+            key="inodeUsage",
+        )
+    for problem in result.problems:
+        assessment.add_finding(Verdict.VIOLATION, f"{health_check.service}: {problem}")

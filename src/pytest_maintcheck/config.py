@@ -1,0 +1,805 @@
+"""Load ``maintcheck.yaml`` once, validate every section, and freeze it.
+
+Every error names the file, the line and the key path, and suggests the nearest known key for
+a typo. Nothing here talks to a target system.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import yaml
+
+from pytest_maintcheck.units import UnitError, parse_duration
+from pytest_maintcheck.verdict import Threshold, ThresholdError
+
+Path_ = tuple[str | int, ...]
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|webhook|apikey|api_key|dsn)", re.I)
+_NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
+
+
+class ConfigError(Exception):
+    """A config the run cannot start with: one message naming file, line and key."""
+
+    def __init__(self, file: Path | str, line: int | None, path: Path_, message: str) -> None:
+        self.file, self.line, self.path, self.message = str(file), line, path, message
+        where = f"{self.file}:{line}" if line else self.file
+        key = format_path(path)
+        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# ---------------------------------------------------------------------------- frozen config
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The thresholds of one target, defaults filled in."""
+
+    items: tuple[Threshold, ...] = ()
+
+    def get(self, metric: str) -> Threshold | None:
+        return next((t for t in self.items if t.metric == metric), None)
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    dsn: str  # as written; may hold no password (the loader refuses one)
+    connect_timeout: float = 10.0
+    statement_timeout: float = 30.0
+
+    @property
+    def safe_dsn(self) -> str:
+        return redact_dsn(self.dsn)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    service: str
+    type: str
+    endpoints: tuple[str, ...]
+    interval: float = 60.0
+    samples: int = 5
+    timeout: float = 5.0
+    ca_file: Path | None = None
+    severity: str | None = None
+    thresholds: Thresholds = Thresholds()
+    alert_channels: tuple[str, ...] = ()
+    escalation: tuple[str, ...] = ()
+
+    @property
+    def endpoint(self) -> str:
+        return self.endpoints[0]
+
+
+@dataclass(frozen=True)
+class DatabaseMaintenanceTarget:
+    database: str
+    min_dead_tuples: int = 1000
+    timeout: float = 30.0
+    severity: str | None = None
+    thresholds: Thresholds = Thresholds()
+
+
+@dataclass(frozen=True)
+class RestoreTest:
+    target: str | None = None
+    max_duration: float = 1800.0
+    expect_tables: tuple[str, ...] = ()
+    min_rows: tuple[tuple[str, int], ...] = ()
+    jobs: int = 2
+
+
+@dataclass(frozen=True)
+class Rotation:
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+
+
+@dataclass(frozen=True)
+class Backup:
+    name: str
+    kind: str
+    location: Path
+    pattern: str
+    database: str | None = None
+    max_age: float = 26 * 3600.0
+    checksums: str | None = None
+    size_change: Threshold | None = None
+    restore_test: RestoreTest | None = None
+    rotation: Rotation | None = None
+    severity: str | None = None
+
+
+@dataclass(frozen=True)
+class Certificate:
+    name: str
+    host: str | None = None
+    port: int = 443
+    file: Path | None = None
+    server_name: str | None = None
+    ca_file: Path | None = None
+    timeout: float = 10.0
+    severity: str | None = None
+    thresholds: Thresholds = Thresholds()
+
+
+@dataclass(frozen=True)
+class AccessSource:
+    name: str
+    postgres: str | None = None
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class AccessReview:
+    sources: tuple[AccessSource, ...] = ()
+    roster: Path | None = None
+    inactive: Threshold | None = None
+    privileged_roles: tuple[str, ...] = ()
+    approved_privileged: tuple[str, ...] = ()
+    require_mfa: bool = False
+    severity: str | None = None
+
+
+@dataclass(frozen=True)
+class OffHours:
+    start: str
+    end: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    database: str
+    max_idle: float = 900.0
+    max_lifetime: float = 12 * 3600.0
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class SecurityMonitoring:
+    auth_log: Path | None = None
+    window: float = 24 * 3600.0
+    failed_logins: Thresholds = Thresholds()
+    off_hours: OffHours | None = None
+    sessions: SessionPolicy | None = None
+
+
+@dataclass(frozen=True)
+class Dependency:
+    name: str
+    lockfile: Path
+    advisories: Path
+    ecosystem: str = "PyPI"
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    file: Path
+    review_every: float
+    last_reviewed: date | None = None
+
+
+@dataclass(frozen=True)
+class Waiver:
+    check: str
+    justification: str
+    expires: date
+
+    def matches(self, name: str, nodeid: str) -> bool:
+        """``test_x[target]`` names a test; a nodeid or its tail names it too."""
+        return self.check in (name, nodeid) or nodeid.endswith("::" + self.check)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole config, validated; built once per run and passed down."""
+
+    path: Path
+    version: int = 1
+    system: str = ""
+    environment: str = ""
+    databases: Mapping[str, Database] = field(default_factory=dict)
+    health_checks: tuple[HealthCheck, ...] = ()
+    database_maintenance: tuple[DatabaseMaintenanceTarget, ...] = ()
+    backups: tuple[Backup, ...] = ()
+    certificates: tuple[Certificate, ...] = ()
+    access_review: AccessReview | None = None
+    security_monitoring: SecurityMonitoring | None = None
+    dependencies: tuple[Dependency, ...] = ()
+    policies: tuple[Policy, ...] = ()
+    capacity_days_to_full: Threshold | None = None
+    waivers: tuple[Waiver, ...] = ()
+    alert_webhooks: Mapping[str, str] = field(default_factory=dict)
+    owners: Mapping[str, str] = field(default_factory=dict)
+    prometheus_textfile: Path | None = None
+    secrets: frozenset[str] = frozenset()
+
+    def database(self, name: str) -> Database:
+        return self.databases[name]
+
+    def owner_for(self, incident_type: str) -> str:
+        return self.owners.get(incident_type) or self.owners.get("default") or "on-call engineer"
+
+
+# ---------------------------------------------------------------------------- defaults
+
+DEFAULT_THRESHOLDS: dict[str, dict[str, object]] = {
+    "health": {"responseTime": {"warn": 1000, "fail": 5000}, "errorRate": {"warn": 0, "fail": 0.5}},
+    "storage": {"usage": {"warn": 0.8, "fail": 0.9}, "inodeUsage": {"warn": 0.8, "fail": 0.9}},
+    "database": {
+        "deadTupleRatio": {"warn": 0.1, "fail": 0.2},
+        "vacuumAge": {"warn": "7d", "fail": "14d"},
+        "analyzeAge": {"warn": "7d", "fail": "14d"},
+        "connectionUsage": {"warn": 0.75, "fail": 0.9},
+        "wraparoundAge": {"warn": 500_000_000, "fail": 1_000_000_000},
+        "cacheHitRatio": {"warn": 0.95, "fail": 0.90},
+        "longTransaction": {"warn": "5m", "fail": "1h"},
+        "size": {"warn": "50GB", "fail": "80GB"},
+        "slowQuery": {"warn": "500ms", "fail": "2s"},
+    },
+    "certificate": {"daysToExpiry": {"warn": 30, "fail": 7}, "minKeyBits": 2048},
+    "failedLogins": {
+        "perAccount": {"warn": 5, "fail": 10},
+        "perSource": {"warn": 20, "fail": 50},
+        "ratio": {"warn": 0.2, "fail": 0.5},
+    },
+}
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate, validate and freeze a config file; raise ConfigError on any fault."""
+    path = Path(path)
+    env = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, (), "config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, (), f"cannot read config: {exc}") from None
+    reader = _Reader(path, env)
+    raw = reader.read(text)
+    if not isinstance(raw, dict):
+        raise ConfigError(path, 1, (), "the config must be a mapping of sections (version: 1, ...)")
+    _validate_schema(raw, reader)
+    return _Builder(path, raw, reader).build()
+
+
+class _Reader:
+    """YAML to plain values, remembering the line of every key, with ${VAR} interpolation."""
+
+    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+        self.path, self.env = path, env
+        self.lines: dict[Path_, int] = {}
+        self.secrets: set[str] = set()
+        self._constructor = yaml.SafeLoader("")
+
+    def read(self, text: str) -> Any:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            line = mark.line + 1 if mark else None
+            raise ConfigError(self.path, line, (), f"not valid YAML: {exc.problem}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(self.path, None, (), f"not valid YAML: {exc}") from None
+        if node is None:
+            return None
+        return self._value(node, ())
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        path = tuple(path)
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path)
+
+    def _value(self, node: yaml.Node, path: Path_) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise ConfigError(
+                        self.path, key_node.start_mark.line + 1, path, "keys must be plain names"
+                    )
+                if key in out:
+                    raise ConfigError(
+                        self.path, key_node.start_mark.line + 1, (*path, key), "duplicate key"
+                    )
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = self._value(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._value(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # dates stay text; the builder parses the ones it expects
+        if node.tag != "tag:yaml.org,2002:str":
+            return self._constructor.construct_object(node)
+        if "$" not in node.value:
+            return node.value
+        value = self._interpolate(node.value, path)
+        if node.style is None and _NUMBER.match(value):
+            return float(value) if "." in value else int(value)
+        return value
+
+    def _interpolate(self, text: str, path: Path_) -> str:
+        key = str(path[-1]) if path else ""
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            if name in self.env:
+                value = self.env[name]
+            elif default is not None:
+                value = default
+            else:
+                raise ConfigError(
+                    self.path,
+                    self.line(path),
+                    path,
+                    f"environment variable {name} is not set "
+                    f"(write ${{{name}:-default}} for a default)",
+                )
+            if value and (_SECRET_KEYS.search(key) or _SECRET_KEYS.search(name)):
+                self.secrets.add(value)
+            return value
+
+        return _VAR.sub(replace, text)
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema shipped with the package; the validator below uses this same file."""
+    text = resources.files("pytest_maintcheck").joinpath("schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _validate_schema(raw: dict[str, Any], reader: _Reader) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(
+        validator.iter_errors(raw),
+        key=lambda e: (reader.line(list(e.absolute_path)) or 0, -len(e.absolute_path)),
+    )
+    if not errors:
+        return
+    error = errors[0]
+    path: Path_ = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in known]
+        key = extra[0] if extra else "?"
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+        raise ConfigError(
+            reader.path, reader.line((*path, key)), (*path, key), f"unknown key{hint}"
+        )
+    raise ConfigError(reader.path, reader.line(path), path, _explain(error))
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return str(error.message).replace("is a required property", "is required")
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
+        return f"must be one of {allowed}, got {error.instance!r}"
+    if error.validator == "anyOf":
+        return f"{error.instance!r} is not a valid value here ({_hint(error)})"
+    if error.validator == "const":
+        return f"must be {error.validator_value!r}"
+    if error.validator == "type":
+        return f"expected {error.validator_value}, got {type(error.instance).__name__}"
+    return str(error.message)
+
+
+def _hint(error: jsonschema.ValidationError) -> str:
+    ref = json.dumps(error.schema)
+    if "duration" in ref or "ms|s|m|h|d|w" in ref:
+        return "a duration like 500ms, 30s, 15m, 24h or 7d"
+    if "KMGT" in ref:
+        return "a size like 512MB or 50GB"
+    return "a number, or {warn: X, fail: Y}"
+
+
+class _Builder:
+    """Plain validated values to frozen objects; semantic checks that a schema cannot say."""
+
+    def __init__(self, path: Path, raw: dict[str, Any], reader: _Reader) -> None:
+        self.path, self.raw, self.reader = path, raw, reader
+        self.base = path.parent
+        self.secrets = set(reader.secrets)
+
+    def fail(self, path: Path_, message: str) -> ConfigError:
+        return ConfigError(self.path, self.reader.line(path), path, message)
+
+    def file(self, value: str | None) -> Path | None:
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base / p
+
+    def duration(self, path: Path_, raw: object, default: float) -> float:
+        if raw is None:
+            return default
+        try:
+            return parse_duration(raw)
+        except UnitError as exc:
+            raise self.fail(path, str(exc)) from None
+
+    def threshold(self, path: Path_, metric: str, raw: object) -> Threshold | None:
+        if raw is None:
+            return None
+        try:
+            return Threshold.parse(metric, raw)
+        except (ThresholdError, UnitError) as exc:
+            raise self.fail(path, str(exc)) from None
+
+    def thresholds(self, path: Path_, given: Mapping[str, Any] | None, defaults: str) -> Thresholds:
+        merged: dict[str, object] = dict(DEFAULT_THRESHOLDS.get(defaults, {}))
+        merged.update(given or {})
+        items = []
+        for name, raw in merged.items():
+            made = self.threshold((*path, name), name, raw)
+            if made is not None:
+                items.append(made)
+        return Thresholds(tuple(items))
+
+    def database_ref(self, path: Path_, name: str) -> str:
+        if name not in self.raw.get("databases", {}):
+            known = list(self.raw.get("databases", {}))
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (
+                f"; did you mean '{close[0]}'?"
+                if close
+                else (
+                    f"; defined: {', '.join(known)}"
+                    if known
+                    else "; the databases section is empty"
+                )
+            )
+            raise self.fail(path, f"no database named {name!r} in databases{hint}")
+        return name
+
+    def build(self) -> Config:
+        raw = self.raw
+        databases = {n: self._database(n, d) for n, d in raw.get("databases", {}).items()}
+        health = tuple(self._health(i, h) for i, h in enumerate(raw.get("healthChecks", [])))
+        self._unique("healthChecks", [h.service for h in health], "service")
+        maint = tuple(
+            self._maintenance(i, m) for i, m in enumerate(raw.get("databaseMaintenance", []))
+        )
+        backups = tuple(self._backup(i, b) for i, b in enumerate(raw.get("backups", [])))
+        self._unique("backups", [b.name for b in backups], "name")
+        certs = tuple(self._certificate(i, c) for i, c in enumerate(raw.get("certificates", [])))
+        self._unique("certificates", [c.name for c in certs], "name")
+        deps = tuple(
+            Dependency(
+                d["name"],
+                self.file(d["lockfile"]) or Path(),
+                self.file(d["advisories"]) or Path(),
+                d.get("ecosystem", "PyPI"),
+            )
+            for d in raw.get("dependencies", [])
+        )
+        policies = tuple(self._policy(i, p) for i, p in enumerate(raw.get("policies", [])))
+        waivers = tuple(self._waiver(i, w) for i, w in enumerate(raw.get("waivers", [])))
+        webhooks = {
+            name: ch["webhook"]
+            for name, ch in raw.get("alerts", {}).get("channels", {}).items()
+            if "webhook" in ch
+        }
+        self.secrets.update(v for v in webhooks.values() if v)
+        capacity = raw.get("capacity", {})
+        return Config(
+            path=self.path,
+            version=raw["version"],
+            system=raw.get("system", ""),
+            environment=raw.get("environment", ""),
+            databases=databases,
+            health_checks=health,
+            database_maintenance=maint,
+            backups=backups,
+            certificates=certs,
+            access_review=self._access_review(raw.get("accessReview")),
+            security_monitoring=self._security(raw.get("securityMonitoring")),
+            dependencies=deps,
+            policies=policies,
+            capacity_days_to_full=self.threshold(
+                ("capacity", "daysToFull"),
+                "daysToFull",
+                capacity.get("daysToFull", {"warn": 90, "fail": 30}),
+            ),
+            waivers=waivers,
+            alert_webhooks=webhooks,
+            owners=dict(raw.get("owners", {})),
+            prometheus_textfile=self.file(raw.get("reporting", {}).get("prometheusTextfile")),
+            secrets=frozenset(s for s in self.secrets if len(s) >= 4),
+        )
+
+    def _unique(self, section: str, names: list[str], key: str) -> None:
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                raise self.fail((section, i, key), f"{name!r} is used twice; names must be unique")
+            seen.add(name)
+
+    def _database(self, name: str, d: dict[str, Any]) -> Database:
+        path: Path_ = ("databases", name, "dsn")
+        dsn = d["dsn"]
+        password = dsn_password(dsn)
+        if password:
+            raw_dsn = self._raw_scalar(path)
+            if password in raw_dsn:  # written in the file itself, not interpolated
+                raise self.fail(
+                    path,
+                    "a password is written in the DSN; put it in PGPASSWORD, ~/.pgpass or "
+                    "${ENV_VAR} instead, so it never sits in the config",
+                )
+            self.secrets.add(password)
+        return Database(
+            name,
+            dsn,
+            self.duration(("databases", name, "connectTimeout"), d.get("connectTimeout"), 10.0),
+            self.duration(("databases", name, "statementTimeout"), d.get("statementTimeout"), 30.0),
+        )
+
+    def _raw_scalar(self, path: Path_) -> str:
+        line = self.reader.line(path)
+        try:
+            text = self.path.read_text(encoding="utf-8").splitlines()[(line or 1) - 1]
+        except (OSError, IndexError):
+            return ""
+        return text
+
+    def _health(self, i: int, h: dict[str, Any]) -> HealthCheck:
+        path: Path_ = ("healthChecks", i)
+        if ("endpoint" in h) == ("endpoints" in h):
+            raise self.fail(path, "give exactly one of endpoint or endpoints")
+        endpoints = tuple(h["endpoints"]) if "endpoints" in h else (h["endpoint"],)
+        kind = h["type"]
+        for j, endpoint in enumerate(endpoints):
+            where: Path_ = (*path, "endpoints", j) if "endpoints" in h else (*path, "endpoint")
+            if kind in ("api", "authentication"):
+                parts = urlsplit(endpoint)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise self.fail(where, f"expected an http(s) URL, got {endpoint!r}")
+            elif kind == "database":
+                if "://" not in endpoint and "=" not in endpoint:
+                    self.database_ref(where, endpoint)
+                elif dsn_password(endpoint):
+                    raise self.fail(where, "a password is written in the DSN; use PGPASSWORD")
+        defaults = "storage" if kind == "storage" else "health"
+        alerts = h.get("alerts", {})
+        return HealthCheck(
+            service=h["service"],
+            type=kind,
+            endpoints=endpoints,
+            interval=float(h.get("interval", 60)),
+            samples=int(h.get("samples", 1 if kind in ("database", "storage") else 3)),
+            timeout=self.duration((*path, "timeout"), h.get("timeout"), 5.0),
+            ca_file=self.file(h.get("caFile")),
+            severity=h.get("severity"),
+            thresholds=self.thresholds((*path, "thresholds"), h.get("thresholds"), defaults),
+            alert_channels=tuple(alerts.get("channels", ())),
+            escalation=tuple(alerts.get("escalation", ())),
+        )
+
+    def _maintenance(self, i: int, m: dict[str, Any]) -> DatabaseMaintenanceTarget:
+        path: Path_ = ("databaseMaintenance", i)
+        given = dict(m.get("thresholds", {}))
+        min_dead = int(given.pop("minDeadTuples", 1000))
+        return DatabaseMaintenanceTarget(
+            database=self.database_ref((*path, "database"), m["database"]),
+            min_dead_tuples=min_dead,
+            timeout=self.duration((*path, "timeout"), m.get("timeout"), 30.0),
+            severity=m.get("severity"),
+            thresholds=self.thresholds((*path, "thresholds"), given, "database"),
+        )
+
+    def _backup(self, i: int, b: dict[str, Any]) -> Backup:
+        path: Path_ = ("backups", i)
+        database = b.get("database")
+        if database is not None:
+            self.database_ref((*path, "database"), database)
+        restore = None
+        if "restoreTest" in b:
+            r = b["restoreTest"]
+            if b["kind"] != "pg_dump":
+                raise self.fail((*path, "restoreTest"), "restoreTest needs kind: pg_dump")
+            target = r.get("target", database)
+            if target is None:
+                raise self.fail((*path, "restoreTest", "target"), "give target (a databases key)")
+            self.database_ref((*path, "restoreTest", "target"), target)
+            restore = RestoreTest(
+                target=target,
+                max_duration=self.duration(
+                    (*path, "restoreTest", "maxDuration"), r.get("maxDuration"), 1800.0
+                ),
+                expect_tables=tuple(r.get("expectTables", ())),
+                min_rows=tuple(sorted(r.get("minRows", {}).items())),
+                jobs=int(r.get("jobs", 2)),
+            )
+        rotation = Rotation(**b["rotation"]) if "rotation" in b else None
+        return Backup(
+            name=b["name"],
+            kind=b["kind"],
+            location=self.file(b["location"]) or Path(),
+            pattern=b["pattern"],
+            database=database,
+            max_age=self.duration((*path, "maxAge"), b.get("maxAge"), 26 * 3600.0),
+            checksums=b.get("checksums"),
+            size_change=self.threshold(
+                (*path, "sizeChange"), "sizeChange", b.get("sizeChange", {"warn": 0.3, "fail": 0.6})
+            ),
+            restore_test=restore,
+            rotation=rotation,
+            severity=b.get("severity"),
+        )
+
+    def _certificate(self, i: int, c: dict[str, Any]) -> Certificate:
+        path: Path_ = ("certificates", i)
+        if ("host" in c) == ("file" in c):
+            raise self.fail(path, "give exactly one of host (host:port) or file (a PEM file)")
+        host, port = None, 443
+        if "host" in c:
+            host, _, port_text = c["host"].rpartition(":")
+            if not host or not port_text.isdigit():
+                host, port_text = c["host"], "443"
+            host = host.strip("[]")
+            port = int(port_text)
+            if not 0 < port < 65536:
+                raise self.fail((*path, "host"), f"port {port} is out of range")
+        return Certificate(
+            name=c["name"],
+            host=host,
+            port=port,
+            file=self.file(c.get("file")),
+            server_name=c.get("serverName"),
+            ca_file=self.file(c.get("caFile")),
+            timeout=self.duration((*path, "timeout"), c.get("timeout"), 10.0),
+            severity=c.get("severity"),
+            thresholds=self.thresholds((*path, "thresholds"), c.get("thresholds"), "certificate"),
+        )
+
+    def _access_review(self, a: dict[str, Any] | None) -> AccessReview | None:
+        if a is None:
+            return None
+        sources = []
+        for i, s in enumerate(a.get("sources", [])):
+            where: Path_ = ("accessReview", "sources", i)
+            if ("postgres" in s) == ("file" in s):
+                raise self.fail(where, "give exactly one of postgres (a databases key) or file")
+            if "postgres" in s:
+                self.database_ref((*where, "postgres"), s["postgres"])
+            sources.append(AccessSource(s["name"], s.get("postgres"), self.file(s.get("file"))))
+        return AccessReview(
+            sources=tuple(sources),
+            roster=self.file(a.get("roster")),
+            inactive=self.threshold(
+                ("accessReview", "inactive"),
+                "inactive",
+                a.get("inactive", {"warn": "60d", "fail": "90d"}),
+            ),
+            privileged_roles=tuple(a.get("privilegedRoles", ())),
+            approved_privileged=tuple(a.get("approvedPrivileged", ())),
+            require_mfa=bool(a.get("requireMfa", False)),
+            severity=a.get("severity"),
+        )
+
+    def _security(self, s: dict[str, Any] | None) -> SecurityMonitoring | None:
+        if s is None:
+            return None
+        path: Path_ = ("securityMonitoring",)
+        off = s.get("offHours")
+        if off is not None:
+            tz = off.get("timezone", "UTC")
+            try:
+                from zoneinfo import ZoneInfo
+
+                ZoneInfo(tz)
+            except (ValueError, KeyError, OSError):
+                raise self.fail(
+                    (*path, "offHours", "timezone"), f"unknown time zone {tz!r}"
+                ) from None
+        sessions = None
+        if "sessions" in s:
+            se = s["sessions"]
+            sessions = SessionPolicy(
+                database=self.database_ref((*path, "sessions", "database"), se["database"]),
+                max_idle=self.duration((*path, "sessions", "maxIdle"), se.get("maxIdle"), 900.0),
+                max_lifetime=self.duration(
+                    (*path, "sessions", "maxLifetime"), se.get("maxLifetime"), 43200.0
+                ),
+                query=se.get("query"),
+            )
+        return SecurityMonitoring(
+            auth_log=self.file(s.get("authLog", {}).get("file")),
+            window=self.duration((*path, "window"), s.get("window"), 86400.0),
+            failed_logins=self.thresholds(
+                (*path, "failedLogins"), s.get("failedLogins"), "failedLogins"
+            ),
+            off_hours=OffHours(off["start"], off["end"], off.get("timezone", "UTC"))
+            if off
+            else None,
+            sessions=sessions,
+        )
+
+    def _policy(self, i: int, p: dict[str, Any]) -> Policy:
+        path: Path_ = ("policies", i)
+        last = None
+        if "lastReviewed" in p:
+            last = self._date((*path, "lastReviewed"), p["lastReviewed"])
+        return Policy(
+            p["name"],
+            self.file(p["file"]) or Path(),
+            self.duration((*path, "reviewEvery"), p["reviewEvery"], 365 * 86400.0),
+            last,
+        )
+
+    def _waiver(self, i: int, w: dict[str, Any]) -> Waiver:
+        return Waiver(
+            w["check"], w["justification"], self._date(("waivers", i, "expires"), w["expires"])
+        )
+
+    def _date(self, path: Path_, text: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise self.fail(path, f"expected a date like 2027-01-31, got {text!r}") from None
+
+
+# ---------------------------------------------------------------------------- secrets
+
+_DSN_URL_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@", re.I)
+_DSN_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+
+
+def dsn_password(dsn: str) -> str | None:
+    for pattern in (_DSN_URL_PASSWORD, _DSN_KV_PASSWORD):
+        match = pattern.search(dsn)
+        if match and match.group("pw"):
+            return match.group("pw").strip("'")
+    return None
+
+
+def redact_dsn(text: str) -> str:
+    """A DSN with any password replaced, safe to print."""
+    text = _DSN_URL_PASSWORD.sub(lambda m: f"{m.group('pre')}:***@", text)
+    return _DSN_KV_PASSWORD.sub(lambda m: f"{m.group('pre')}***", text)
+
+
+def secret_values(environ: Mapping[str, str]) -> Iterator[str]:
+    """Secrets libpq and our config read from the environment: never to be printed."""
+    for name, value in environ.items():
+        if value and len(value) >= 4 and (name == "PGPASSWORD" or _SECRET_KEYS.search(name)):
+            yield value

@@ -1,0 +1,335 @@
+"""pytest hooks only: options, markers, target parametrization, verdicts, records at the end.
+
+Everything a hook needs lives in ``config.stash[STATE]``; measuring, judging and writing
+files are done by the library modules this one calls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_maintcheck.catalogue import SUITES, spec_for
+from pytest_maintcheck.config import Config, ConfigError, HealthCheck
+from pytest_maintcheck.redact import printable
+from pytest_maintcheck.run import RunState, result_for_report
+from pytest_maintcheck.targets import TARGETS
+from pytest_maintcheck.verdict import Assessment, Verdict
+
+STATE = pytest.StashKey[RunState]()
+ASSESSMENT = pytest.StashKey[Assessment]()
+RAISED = pytest.StashKey[bool]()
+
+OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("config", "maintenance config file (default: maintcheck.yaml in the rootdir)", {}),
+    ("report-dir", "where run folders go (default: reports)", {}),
+    (
+        "fail-on",
+        "which outcome makes the exit status non-zero (default: violation)",
+        {"choices": ("violation", "warning")},
+    ),
+    (
+        "type",
+        "MaintenanceLog.type (default: routine)",
+        {"choices": ("routine", "emergency", "update")},
+    ),
+)
+
+
+# ---------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Each --maintcheck-X option is also settable as maintcheck_X in the ini file."""
+    group = parser.getgroup("maintcheck", "maintenance checks (pytest-maintcheck)")
+    for name, help_text, extra in OPTIONS:
+        dest = "maintcheck_" + name.replace("-", "_")
+        group.addoption(f"--maintcheck-{name}", dest=dest, default=None, help=help_text, **extra)
+        parser.addini(dest, help_text, default=None)
+    group.addoption(
+        "--maintcheck-apply",
+        action="store_true",
+        dest="maintcheck_apply",
+        default=None,
+        help="allow corrective maintenance (VACUUM, ANALYZE, REINDEX CONCURRENTLY)",
+    )
+    parser.addini("maintcheck_apply", "allow corrective maintenance", type="bool", default=False)
+
+
+# ---------------------------------------------------------------------------- configure
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the maintenance config once, before any check runs; a bad config is a usage error."""
+    for suite in SUITES:
+        config.addinivalue_line("markers", f"{suite}: a {suite} maintenance check")
+    config.addinivalue_line(
+        "markers", "maintcheck(key): the catalogue entry of a maintenance check"
+    )
+    state = RunState.from_options(
+        rootdir=Path(config.rootpath),
+        option=lambda name: _option(config, name),
+        is_worker=hasattr(config, "workerinput"),
+    )
+    config.stash[STATE] = state
+    if state.config_path is not None:
+        try:
+            state.load()
+        except ConfigError as exc:
+            raise pytest.UsageError(f"maintcheck config error: {exc}") from None
+        if not state.is_worker and not config.getoption("htmlpath", None):
+            # pytest-html writes into the run's staging folder; we move it into place at the end
+            config.option.htmlpath = str(state.staging_dir / "report.html")
+            config.option.self_contained_html = True
+            state.owns_html = True
+    if config.pluginmanager.hasplugin("html"):
+        from pytest_maintcheck.report.html import HtmlHooks
+
+        config.pluginmanager.register(HtmlHooks(state), "maintcheck-html")
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name, None)
+    if value is None:
+        value = config.getini(name)
+    return value
+
+
+# ---------------------------------------------------------------------------- collection
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A check asking for a target fixture runs once per configured target, id = its name."""
+    for name, kind in TARGETS.items():
+        if name not in metafunc.fixturenames:
+            continue
+        state = metafunc.config.stash[STATE]
+        config = state.config
+        if config is None:
+            state.missing_config = True
+            metafunc.parametrize(name, [pytest.param(None, id="no-config")])
+            continue
+        targets = list(kind.targets(config))
+        if not targets:
+            reason = f"nothing to check: no {kind.section} in {config.path.name}"
+            metafunc.parametrize(
+                name,
+                [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="not-configured")],
+            )
+            continue
+        metafunc.parametrize(name, targets, ids=[kind.ident(t) for t in targets])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Checks get their suite marker from the catalogue, so ``-m daily`` always selects them."""
+    state = config.stash[STATE]
+    for item in items:
+        marker = item.get_closest_marker("maintcheck")
+        if marker is None:
+            continue
+        spec = spec_for(marker.args[0])
+        if item.get_closest_marker(spec.suite) is None:
+            item.add_marker(spec.suite)
+    if state.missing_config and any(i.get_closest_marker("maintcheck") for i in items):
+        raise pytest.UsageError(
+            f"maintcheck: no config found; create {state.default_config_path} "
+            "or pass --maintcheck-config PATH"
+        )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A run that selected no maintenance check stays silent: no report folder, no HTML."""
+    state = session.config.stash[STATE]
+    state.selected = sum(1 for i in session.items if i.get_closest_marker("maintcheck"))
+    if (
+        state.owns_html
+        and not state.selected
+        and not state.is_worker
+        and not _xdist_controller(session.config)
+    ):
+        for plugin in session.config.pluginmanager.get_plugins():
+            if type(plugin).__module__.startswith("pytest_html.") and hasattr(
+                plugin, "_report_path"
+            ):
+                session.config.pluginmanager.unregister(plugin)
+        state.discard_staging()
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def maintcheck_config(request: pytest.FixtureRequest) -> Config:
+    """The validated config of this run."""
+    config = request.config.stash[STATE].config
+    assert config is not None  # collection already refused a run without one
+    return config
+
+
+@pytest.fixture(scope="session")
+def maintcheck_apply(request: pytest.FixtureRequest) -> bool:
+    """True when the operator allowed corrective maintenance (--maintcheck-apply)."""
+    return request.config.stash[STATE].apply
+
+
+@pytest.fixture
+def assessment(request: pytest.FixtureRequest) -> Assessment:
+    """Where a check records what it measured; the plugin turns it into the verdict."""
+    marker = request.node.get_closest_marker("maintcheck")
+    if marker is None:
+        raise pytest.UsageError("the assessment fixture is for @pytest.mark.maintcheck checks")
+    made = Assessment(default_action=spec_for(marker.args[0]).action)
+    request.node.stash[ASSESSMENT] = made
+    return made
+
+
+@pytest.fixture(scope="session")
+def health_fleet(request: pytest.FixtureRequest, maintcheck_config: Config) -> Any:
+    """Every selected health check probed at once, concurrently, the first time one needs it."""
+    from pytest_maintcheck.probes.health import probe_fleet_sync
+
+    selected: dict[str, HealthCheck] = {}
+    for item in request.session.items:
+        params = getattr(item, "callspec", None)
+        target = params.params.get("health_check") if params else None
+        if isinstance(target, HealthCheck):
+            selected[target.service] = target
+    return probe_fleet_sync(maintcheck_config, list(selected.values()))
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """After the check body: apply its waiver, and fail it with its message on a violation."""
+    result = yield
+    assessed = pyfuncitem.stash.get(ASSESSMENT, None)
+    if assessed is None:
+        return result
+    state = pyfuncitem.config.stash[STATE]
+    waiver = state.waiver_for(pyfuncitem)
+    if waiver is not None and not state.waiver_active(waiver):
+        assessed.add_finding(
+            Verdict.DEGRADED,
+            f"waiver for {waiver.check} expired on {waiver.expires.isoformat()} "
+            f"({printable(waiver.justification, 120)})",
+            "Fix the cause or renew the waiver with a new justification and expiry.",
+        )
+    waived = waiver is not None and state.waiver_active(waiver)
+    if assessed.verdict is Verdict.VIOLATION and not waived:
+        pyfuncitem.stash[RAISED] = True
+        pytest.fail(state.redact(assessed.message()), pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Put the check's result on its report as plain JSON, so it crosses xdist's wire."""
+    report = yield
+    if item.get_closest_marker("maintcheck") is None:
+        return report
+    state = item.config.stash[STATE]
+    state.scrub_report(report)
+    if report.when == "call" or not report.passed:
+        report.maintcheck = result_for_report(  # type: ignore[attr-defined]
+            item,
+            report,
+            assessed=item.stash.get(ASSESSMENT, None),
+            raised_by_verdict=item.stash.get(RAISED, False),
+            state=state,
+        )
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """Degraded and waived are categories of their own, beside passed (as xfail is)."""
+    result = getattr(report, "maintcheck", None)
+    if not result or report.when != "call" or not report.passed:
+        return None
+    if result.get("waived") and result.get("verdict") == "violation":
+        return "waived", "w", ("WAIVED", {"yellow": True})
+    if result.get("verdict") == "degraded":
+        return "degraded", "D", ("DEGRADED", {"yellow": True})
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect results where the records are written: the controller under xdist."""
+    result = getattr(report, "maintcheck", None)
+    if result is not None and _state_of(report) is not None:
+        _state_of(report).add_result(result)  # type: ignore[union-attr]
+
+
+_CURRENT: list[RunState] = []
+
+
+def _state_of(_report: pytest.TestReport) -> RunState | None:
+    return _CURRENT[-1] if _CURRENT else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember this session's state for the report hooks, which get no config."""
+    _CURRENT.append(session.config.stash[STATE])
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    """Exit status for --maintcheck-fail-on, then the run folder once pytest-html has written."""
+    state = session.config.stash[STATE]
+    if not state.is_worker and state.results:
+        session.exitstatus = state.exit_status(int(session.exitstatus))
+    try:
+        return (yield)
+    finally:
+        if not state.is_worker:
+            state.finish(session_interrupted=bool(session.shouldstop or session.shouldfail))
+            if state.run_dir is not None and state.owns_html:
+                _point_html_at(session.config, state.run_dir / "report.html")
+        if _CURRENT and _CURRENT[-1] is state:
+            _CURRENT.pop()
+
+
+def _point_html_at(config: pytest.Config, final: Path) -> None:
+    """pytest-html's closing line should name where its page lives after the move."""
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__module__.startswith("pytest_html.") and hasattr(plugin, "_report_path"):
+            plugin._report_path = final
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """A section for degraded, waived and violated checks, and where the records are."""
+    state = config.stash[STATE]
+    if state.is_worker or not state.results:
+        return
+    lines = list(state.summary_lines())
+    if lines:
+        terminalreporter.write_sep("=", "maintcheck findings", yellow=True)
+        for line in lines:
+            terminalreporter.write_line(line)
+    terminalreporter.write_sep("-", f"maintcheck records: {state.planned_run_dir}")
+
+
+def iter_check_items(items: list[pytest.Item]) -> Iterator[pytest.Item]:
+    return (i for i in items if i.get_closest_marker("maintcheck"))
+
+
+os.environ.setdefault("PYTEST_MAINTCHECK", "1")

@@ -1,0 +1,1 @@
+"""Probes: plain functions that measure a target system. No pytest, no verdicts."""

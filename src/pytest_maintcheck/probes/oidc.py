@@ -1,0 +1,66 @@
+"""An identity provider answers: OpenID discovery document, issuer, and a JWKS with keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from pytest_maintcheck.probes.http import EndpointResult, fetch
+from pytest_maintcheck.redact import printable
+
+
+@dataclass
+class OidcResult(EndpointResult):
+    """Discovery samples like an API, plus what the documents said."""
+
+    issuer: str | None = None
+    jwks_keys: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _json_object(response: httpx.Response) -> dict[str, object] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def probe_oidc(
+    client: httpx.AsyncClient, url: str, samples: int, timeout: float
+) -> OidcResult:
+    """Sample the discovery document, then follow its ``jwks_uri`` once."""
+    result = OidcResult(url)
+    document: dict[str, object] | None = None
+    for _ in range(samples):
+        elapsed, response, error = await fetch(client, url, timeout)
+        result.samples += 1
+        if error is None and elapsed is not None and response is not None:
+            result.latencies_ms.append(elapsed)
+            document = _json_object(response) or document
+        else:
+            result.errors.append(error or "no answer")
+    if not result.latencies_ms:
+        return result
+    if document is None:
+        result.problems.append("discovery document is not a JSON object")
+        return result
+    issuer, jwks_uri = document.get("issuer"), document.get("jwks_uri")
+    if not isinstance(issuer, str) or not issuer:
+        result.problems.append("discovery document names no issuer")
+    else:
+        result.issuer = printable(issuer, 200)
+    if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+        result.problems.append("discovery document names no jwks_uri")
+        return result
+    _elapsed, response, error = await fetch(client, jwks_uri, timeout)
+    if error is not None or response is None:
+        result.problems.append(f"JWKS at {printable(jwks_uri, 120)} failed: {error}")
+        return result
+    jwks = _json_object(response)
+    keys = jwks.get("keys") if jwks else None
+    result.jwks_keys = len(keys) if isinstance(keys, list) else 0
+    if not result.jwks_keys:
+        result.problems.append("JWKS holds no signing keys")
+    return result

@@ -1,0 +1,287 @@
+"""Check results to the seed's records: MaintenanceLog, SystemHealthCheck, DatabaseMaintenance,
+ComplianceCheck and IncidentResponse. Pure data in, pure data out: no server, no file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pytest_maintcheck.catalogue import CHECKS, finding_severity
+from pytest_maintcheck.config import Config
+
+HEALTH_STATUS = {"pass": "healthy", "degraded": "degraded", "violation": "down", "error": "down"}
+COMPLIANCE_STATUS = {
+    "pass": "compliant",
+    "degraded": "warning",
+    "violation": "violation",
+    "error": "violation",
+}
+_ORDER = {"compliant": 0, "warning": 1, "violation": 2}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def performed_by() -> str:
+    """Who ran it: MAINTCHECK_OPERATOR when cron runs as a service account, else user@host."""
+    import os
+
+    operator = os.environ.get("MAINTCHECK_OPERATOR")
+    if operator:
+        return operator
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def build_records(
+    config: Config,
+    results: list[dict[str, Any]],
+    *,
+    run_id: str,
+    started: datetime,
+    finished: datetime,
+    maintenance_type: str,
+    interrupted: bool,
+    selected: int,
+    previous_incidents: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Every record file of one run, keyed by file name."""
+    results = sorted(results, key=lambda r: r["nodeid"])
+    now = iso(finished)
+    return {
+        "maintenance-log.json": maintenance_log(
+            config, results, run_id, started, finished, maintenance_type, interrupted, selected
+        ),
+        "health.json": health_records(results),
+        "database-maintenance.json": database_records(results, now),
+        "compliance.json": compliance_records(results),
+        "incidents.json": incident_records(config, results, now, previous_incidents),
+        "results.json": {
+            "runId": run_id,
+            "system": config.system,
+            "environment": config.environment,
+            "startedAt": iso(started),
+            "finishedAt": now,
+            "counts": counts(results),
+            "checks": [_public(r) for r in results],
+        },
+    }
+
+
+def counts(results: Iterable[dict[str, Any]]) -> dict[str, int]:
+    out = {"pass": 0, "degraded": 0, "violation": 0, "error": 0, "skipped": 0, "waived": 0}
+    for r in results:
+        out[r["verdict"]] = out.get(r["verdict"], 0) + 1
+        if r.get("waived") and r["verdict"] in ("violation", "degraded"):
+            out["waived"] += 1
+    return out
+
+
+def _public(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "phase"}
+
+
+def _finding_lines(result: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    waived = " (waived)" if result.get("waived") else ""
+    for f in result["findings"]:
+        yield (
+            f"[{result['severity']}] {result['name']}{waived}: {f['verdict']}: {f['description']}",
+            f"{result['name']}: {f['action']}",
+        )
+
+
+def maintenance_log(
+    config: Config,
+    results: list[dict[str, Any]],
+    run_id: str,
+    started: datetime,
+    finished: datetime,
+    maintenance_type: str,
+    interrupted: bool,
+    selected: int,
+) -> dict[str, Any]:
+    actions: list[str] = []
+    findings: list[str] = []
+    follow_up: list[str] = []
+    for r in results:
+        first = r["message"].splitlines()[0] if r["message"] else ""
+        actions.append(f"{r['title']} [{r['target']}]: {r['verdict']} - {first}")
+        actions.extend(
+            f"{r['title']} [{r['target']}]: performed {a}"
+            for a in r["details"].get("performed", [])
+        )
+        for finding, action in _finding_lines(r):
+            findings.append(finding)
+            follow_up.append(action)
+    incomplete = (
+        any(r["verdict"] in ("error", "skipped") for r in results) or len(results) < selected
+    )
+    status = "failed" if interrupted else ("partial" if incomplete else "completed")
+    return {
+        "taskId": run_id,
+        "type": maintenance_type,
+        "performed": {
+            "by": performed_by(),
+            "at": iso(started),
+            "duration": round((finished - started).total_seconds(), 3),
+        },
+        "details": {"actions": actions, "findings": findings, "followUp": follow_up},
+        "status": status,
+        "system": config.system,
+        "environment": config.environment,
+        "counts": counts(results),
+    }
+
+
+def health_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in results:
+        if r["check"] != "health" or r["verdict"] == "skipped":
+            continue
+        metrics = r["metrics"]
+        out.append(
+            {
+                "type": r["details"].get("type", "api"),
+                "status": HEALTH_STATUS[r["verdict"]],
+                "metrics": {
+                    "responseTime": metrics.get("responseTime"),
+                    "errorRate": metrics.get("errorRate"),
+                    "uptime": metrics.get("uptime"),
+                },
+                "lastChecked": r["finishedAt"],
+                "service": r["target"],
+                "endpoints": r["details"].get("endpoints", []),
+                "waived": r.get("waived", False),
+            }
+        )
+    return out
+
+
+def database_records(results: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+    """One DatabaseMaintenance per database any database check looked at."""
+    by_db: dict[str, dict[str, Any]] = {}
+    for r in results:
+        name = r["details"].get("database")
+        if not name or CHECKS[r["check"]].category.name != CHECKS["dead_tuples"].category.name:
+            continue
+        record = by_db.setdefault(
+            name,
+            {
+                "tasks": {"vacuum": False, "analyze": False, "reindex": False},
+                "metrics": {"size": None, "connections": None, "deadTuples": None},
+                "timestamp": now,
+                "database": name,
+                "findings": [],
+                "followUp": [],
+            },
+        )
+        for task, done in r["details"].get("tasks", {}).items():
+            record["tasks"][task] = record["tasks"].get(task, False) or bool(done)
+        for key, value in r["details"].get("dbMetrics", {}).items():
+            record["metrics"][key] = value
+        for finding, action in _finding_lines(r):
+            record["findings"].append(finding)
+            record["followUp"].append(action)
+    return list(by_db.values())
+
+
+def compliance_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ComplianceCheck per category the run touched, status from its checks' verdicts."""
+    by_category: dict[str, dict[str, Any]] = {}
+    for r in results:
+        if r["verdict"] == "skipped":
+            continue
+        record = by_category.setdefault(
+            r["category"],
+            {
+                "category": r["category"],
+                "requirements": [],
+                "status": "compliant",
+                "findings": [],
+                "checks": [],
+            },
+        )
+        for clause in r["requirements"]:
+            if clause not in record["requirements"]:
+                record["requirements"].append(clause)
+        status = COMPLIANCE_STATUS[r["verdict"]]
+        if r.get("waived") and status == "violation":
+            status = "warning"  # an accepted risk is shown, but is not an open violation
+        if _ORDER[status] > _ORDER[record["status"]]:
+            record["status"] = status
+        record["checks"].append(
+            {"nodeid": r["nodeid"], "verdict": r["verdict"], "waived": r.get("waived", False)}
+        )
+        waiver = r.get("waiver")
+        for f in r["findings"]:
+            description = f"{r['name']}: {f['description']}"
+            if r.get("waived") and waiver:
+                description += f" [WAIVED until {waiver['expires']}: {waiver['justification']}]"
+            record["findings"].append(
+                {
+                    "severity": finding_severity(r["severity"]),
+                    "description": description,
+                    "action": f["action"],
+                    "check": r["nodeid"],
+                    "verdict": f["verdict"],
+                    "waived": bool(r.get("waived")),
+                }
+            )
+    return sorted(by_category.values(), key=lambda c: c["category"])
+
+
+def incident_records(
+    config: Config, results: list[dict[str, Any]], now: str, previous: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Drafts for unwaived high/critical violations; earlier open ones carried or resolved."""
+    by_check = {r["nodeid"]: r for r in results}
+    out: list[dict[str, Any]] = []
+    carried: set[str] = set()
+    for old in previous:
+        check = old.get("check")
+        if not isinstance(check, str) or old.get("timeline", {}).get("resolved"):
+            continue
+        carried.add(check)
+        incident = dict(old)
+        current = by_check.get(check)
+        if current is not None and current["verdict"] in ("pass", "degraded"):
+            incident["timeline"] = {**old.get("timeline", {}), "resolved": now}
+            incident["resolvedBy"] = "maintcheck re-run found the check passing"
+        elif current is not None:
+            incident["description"] = (
+                current["message"].splitlines()[0] if current["message"] else ""
+            )
+        out.append(incident)
+    for r in results:
+        open_violation = r["verdict"] in ("violation", "error") and not r.get("waived")
+        if (
+            not open_violation
+            or r["severity"] not in ("high", "critical")
+            or r["nodeid"] in carried
+        ):
+            continue
+        spec = CHECKS[r["check"]]
+        owner = config.owner_for(spec.incident_type)
+        out.append(
+            {
+                "severity": r["severity"],
+                "type": spec.incident_type,
+                "steps": [
+                    {"action": step, "owner": owner, "status": "pending"}
+                    for step in (spec.action, *spec.runbook)
+                ],
+                "timeline": {"detected": now, "responded": "", "resolved": ""},
+                "check": r["nodeid"],
+                "title": f"{spec.title}: {r['target']}",
+                "description": r["message"].splitlines()[0] if r["message"] else "",
+            }
+        )
+    return out

@@ -1,0 +1,36 @@
+"""Keep secrets and hostile bytes out of every report, log line and terminal."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pytest_maintcheck.config import redact_dsn
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+MASK = "***"
+
+
+def printable(text: object, limit: int = 200) -> str:
+    """Text from a probed system: control codes made visible, cut to ``limit`` characters."""
+    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(text))
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return shown
+
+
+class Redactor:
+    """Replaces every known secret (and any DSN password) with a mask."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # longest first, so a secret that contains another is masked whole
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return redact_dsn(text)
+
+    def leaks(self, text: str) -> bool:
+        return any(secret in text for secret in self._secrets)

@@ -1,0 +1,1 @@
+"""Files a run leaves behind: atomic writing, the HTML summary."""

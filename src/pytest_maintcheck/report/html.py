@@ -1,0 +1,104 @@
+"""pytest-html hooks: a verdict column and a summary of verdicts and findings.
+
+pytest-html puts these strings into the page unescaped, so everything that came from a config
+or a probed system is escaped here.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_maintcheck.records import counts
+
+if TYPE_CHECKING:
+    from pytest_maintcheck.run import RunState
+
+_COLOURS = {
+    "pass": "#1a7f37",
+    "degraded": "#9a6700",
+    "violation": "#cf222e",
+    "error": "#cf222e",
+    "skipped": "#57606a",
+}
+
+
+class HtmlHooks:
+    """Registered only when pytest-html is loaded (its hooks exist only then)."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        config = self.state.config
+        if config is not None:
+            where = f" ({config.environment})" if config.environment else ""
+            report.title = f"Maintenance run {self.state.run_id}: {config.system}{where}"
+
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, '<th class="sortable" data-column-type="verdict">Verdict</th>')
+        cells.insert(2, "<th>Severity</th>")
+
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        result = getattr(report, "maintcheck", None) or {}
+        verdict = str(result.get("verdict", ""))
+        shown = verdict + (" (waived)" if result.get("waived") else "")
+        colour = _COLOURS.get(verdict, "#57606a")
+        cells.insert(
+            1,
+            f'<td class="col-verdict" style="color:{colour};font-weight:bold">{escape(shown)}</td>',
+        )
+        cells.insert(2, f'<td class="col-severity">{escape(str(result.get("severity", "")))}</td>')
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: Any
+    ) -> None:
+        results = sorted(self.state.results.values(), key=lambda r: r["nodeid"])
+        if not results:
+            return
+        tally = counts(results)
+        parts = [
+            f'<span style="color:{_COLOURS.get(k, "#57606a")}">{v} {escape(k)}</span>'
+            for k, v in tally.items()
+            if v
+        ]
+        prefix.append(
+            "<h2>Maintenance verdicts</h2><p>" + ", ".join(parts) + "</p>"
+            f"<p>Records: <code>{escape(str(self.state.planned_run_dir))}</code></p>"
+        )
+        rows = []
+        for r in results:
+            for f in r["findings"]:
+                waived = " (waived)" if r.get("waived") else ""
+                rows.append(
+                    "<tr>"
+                    f"<td>{escape(r['verdict'] + waived)}</td><td>{escape(r['severity'])}</td>"
+                    f"<td>{escape(r['name'])}</td><td>{escape(f['description'])}</td>"
+                    f"<td>{escape(f['action'])}</td></tr>"
+                )
+        if rows:
+            prefix.append(
+                "<h2>Findings</h2><table><tr><th>Verdict</th><th>Severity</th><th>Check</th>"
+                "<th>Finding</th><th>Action</th></tr>" + "".join(rows) + "</table>"
+            )
+        prefix.extend(self._compliance(results))
+
+    def _compliance(self, results: list[dict[str, Any]]) -> list[str]:
+        from pytest_maintcheck.records import compliance_records
+
+        rows = []
+        for c in compliance_records(results):
+            clauses = "<br>".join(escape(x) for x in c["requirements"])
+            rows.append(
+                f"<tr><td>{escape(c['category'])}</td><td>{escape(c['status'])}</td>"
+                f"<td>{len(c['findings'])}</td><td>{clauses}</td></tr>"
+            )
+        if not rows:
+            return []
+        return [
+            "<h2>Compliance</h2><table><tr><th>Category</th><th>Status</th><th>Findings</th>"
+            "<th>Requirements evidenced</th></tr>" + "".join(rows) + "</table>"
+        ]
