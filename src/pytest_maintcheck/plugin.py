@@ -138,7 +138,7 @@ def pytest_collection_modifyitems(
         spec = spec_for(marker.args[0])
         if item.get_closest_marker(spec.suite) is None:
             item.add_marker(spec.suite)
-    if state.missing_config and any(i.get_closest_marker("maintcheck") for i in items):
+    if state.config is None and any(i.get_closest_marker("maintcheck") for i in items):
         raise pytest.UsageError(
             f"maintcheck: no config found; create {state.default_config_path} "
             "or pass --maintcheck-config PATH"

@@ -153,13 +153,12 @@ class RunState:
 
     def finish(self, session_interrupted: bool) -> None:
         """Write the records and move the run folder into place, or leave nothing at all."""
-        if not self.results:
+        if not self.results or self.config is None:
             self.discard_staging()
             return
         from pytest_maintcheck.records import build_records
         from pytest_maintcheck.report.files import publish_run
 
-        assert self.config is not None
         finished = datetime.now(UTC)
         records = build_records(
             self.config,

@@ -48,6 +48,17 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, through httpx, httpcore and anyio's wrappers."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        chain.extend(getattr(seen, "exceptions", ()))
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
 def describe_error(exc: BaseException, timeout: float) -> str:
     """One line an operator understands, with nothing the server sent verbatim."""
     if isinstance(exc, httpx.TimeoutException):
@@ -56,7 +67,8 @@ def describe_error(exc: BaseException, timeout: float) -> str:
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             return "TLS certificate not trusted: " + printable(text.split("]")[-1].strip(), 120)
-        if "refused" in text.lower():
+        causes = _causes(exc)
+        if "refused" in text.lower() or any(isinstance(c, ConnectionRefusedError) for c in causes):
             return "connection refused"
         return "cannot connect: " + printable(text, 120)
     return f"{type(exc).__name__}: {printable(exc, 120)}"
@@ -69,7 +81,8 @@ async def fetch(
     started = time.perf_counter()
     try:
         response = await asyncio.wait_for(client.get(url, timeout=timeout), timeout + 1)
-    except (httpx.HTTPError, TimeoutError, ssl.SSLError, OSError) as exc:
+    # InvalidURL is no HTTPError: a control code in a URL (say a hostile jwks_uri) raises it
+    except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ssl.SSLError, OSError) as exc:
         if isinstance(exc, TimeoutError):
             return None, None, f"timed out after {timeout:g}s"
         return None, None, describe_error(exc, timeout)

@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	scripts/ensure-postgres
+	$(BIN)/maintcheck demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src checks tests bench conftest.py
+	$(BIN)/ruff format --check src checks tests bench conftest.py
+	$(BIN)/mypy
+
+test: $(BIN)/.installed lint
+	scripts/ensure-postgres
+	$(BIN)/pytest tests -n 2 -p no:cacheprovider -q
+
+bench: $(BIN)/.installed
+	scripts/ensure-postgres
+	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/postgres.py
+	$(BIN)/python bench/restore.py
+
+clean:
+	rm -rf $(VENV) reports/2* reports/.staging-*

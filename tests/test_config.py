@@ -1,0 +1,217 @@
+"""The config contract: interpolation, units, thresholds, and one clear error per fault."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pytest_maintcheck.config import ConfigError, load_config, schema
+from pytest_maintcheck.units import parse_duration, parse_size
+from pytest_maintcheck.verdict import Threshold, ThresholdError, Verdict
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "maintcheck.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "maintcheck.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, env: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=env or {})
+    return caught.value
+
+
+def test_the_spec_example_loads_with_its_defaults() -> None:
+    config = load_config(EXAMPLE, environ={"OPS_WEBHOOK_URL": "https://hooks.invalid/T0/s3cr3t"})
+    assert config.system == "Cardiology Clinical Assistant"
+    api = config.health_checks[0]
+    assert (api.service, api.samples, api.timeout) == ("clinical-api", 5, 5.0)
+    assert api.thresholds.get("responseTime") == Threshold("responseTime", 300.0, 800.0)
+    assert api.thresholds.get("availability") == Threshold("availability", None, 0.999)
+    viewer = next(h for h in config.health_checks if h.service == "ecg-viewer")
+    assert len(viewer.endpoints) == 2
+    db = config.database_maintenance[0]
+    assert db.thresholds.get("vacuumAge") == Threshold("vacuumAge", 7 * 86400.0, 14 * 86400.0)
+    assert db.thresholds.get("size") == Threshold("size", 50e9, 80e9)
+    assert db.min_dead_tuples == 1000
+    assert config.backups[0].max_age == 26 * 3600
+    assert config.certificates[2].server_name == "sso.internal"
+    assert config.certificates[2].port == 8443
+    assert config.waivers[0].expires.isoformat() == "2027-01-31"
+    assert "https://hooks.invalid/T0/s3cr3t" in config.secrets
+
+
+def test_interpolation_with_defaults_and_numbers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nsystem: ${SYSTEM_NAME:-fallback}\n"
+        "healthChecks:\n  - service: api\n    type: api\n"
+        "    endpoint: 'https://${API_HOST}/health'\n    samples: ${SAMPLES:-7}\n",
+    )
+    config = load_config(path, environ={"API_HOST": "api.internal"})
+    assert config.system == "fallback"
+    assert config.health_checks[0].endpoint == "https://api.internal/health"
+    assert config.health_checks[0].samples == 7
+
+
+def test_missing_variable_names_it_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nalerts:\n  channels:\n    ops: {webhook: '${OPS_HOOK}'}\n")
+    err = error_of(path)
+    assert err.line == 4
+    assert "OPS_HOOK is not set" in str(err)
+    assert str(err).startswith(f"{path}:4: alerts.channels.ops.webhook")
+
+
+def test_unknown_key_suggests_the_nearest_one(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nhealthChecks:\n  - service: api\n    type: api\n    endpont: https://a/\n",
+    )
+    err = error_of(path)
+    assert err.line == 5
+    assert err.path == ("healthChecks", 0, "endpont")
+    assert "did you mean 'endpoint'?" in str(err)
+
+
+def test_unknown_section_suggests_too(tmp_path: Path) -> None:
+    err = error_of(write(tmp_path, "version: 1\nhealthCheck: []\n"))
+    assert "did you mean 'healthChecks'?" in str(err)
+    assert err.line == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("version: 2\n", 1, "must be 1"),
+        ("system: x\n", 1, "'version' is required"),
+        (
+            "version: 1\nbackups:\n  - {name: b, kind: tape, location: /b, pattern: '*'}\n",
+            3,
+            "must be one of pg_dump, files",
+        ),
+        (
+            "version: 1\nbackups:\n  - {name: b, kind: files, location: /b, pattern: '*',"
+            " maxAge: soon}\n",
+            3,
+            "duration like",
+        ),
+        (
+            "version: 1\nhealthChecks:\n  - {service: a, type: api, endpoint: 'ftp://x'}\n",
+            3,
+            "expected an http(s) URL",
+        ),
+        (
+            "version: 1\nhealthChecks:\n  - {service: a, type: database, endpoint: replica}\n",
+            3,
+            "no database named 'replica'",
+        ),
+        (
+            "version: 1\nhealthChecks:\n  - {service: a, type: api}\n",
+            3,
+            "exactly one of endpoint or endpoints",
+        ),
+        (
+            "version: 1\nhealthChecks:\n  - {service: a, type: api, endpoint: 'https://a/',"
+            " thresholds: {availability: {warn: 0.9, fail: 0.99}}}\n",
+            3,
+            "warn (0.9) must not be below fail (0.99)",
+        ),
+        (
+            "version: 1\nwaivers:\n  - {check: x, justification: y, expires: 2027-02-30}\n",
+            3,
+            "expected a date",
+        ),
+        ("version: 1\nhealthChecks: [\n", 3, "not valid YAML"),
+        (
+            "version: 1\nsecurityMonitoring:\n  offHours: {start: '20:00', end: '06:00',"
+            " timezone: Mars/Olympus}\n",
+            3,
+            "unknown time zone",
+        ),
+    ],
+)
+def test_each_fault_is_one_message_with_file_and_line(
+    tmp_path: Path, text: str, line: int, needle: str
+) -> None:
+    err = error_of(write(tmp_path, text))
+    assert err.line == line, str(err)
+    assert needle in str(err)
+    assert str(err).startswith(str(tmp_path / "maintcheck.yaml"))
+
+
+def test_a_password_written_in_a_dsn_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "version: 1\ndatabases:\n  primary: {dsn: 'postgresql://u:hunter22@db/x'}\n"
+    )
+    err = error_of(path)
+    assert "PGPASSWORD" in str(err)
+    assert "hunter22" not in str(err)
+
+
+def test_an_interpolated_dsn_password_becomes_a_secret(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "version: 1\ndatabases:\n  primary: {dsn: 'postgresql://u:${DB_PW}@db/x'}\n"
+    )
+    config = load_config(path, environ={"DB_PW": "s3cret-pw"})
+    assert "s3cret-pw" in config.secrets
+    assert "s3cret-pw" not in config.databases["primary"].safe_dsn
+
+
+def test_relative_files_resolve_beside_the_config(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "version: 1\npolicies:\n  - {name: p, file: policies/p.md, reviewEvery: 365d}\n"
+    )
+    assert load_config(path, environ={}).policies[0].file == tmp_path / "policies" / "p.md"
+
+
+def test_the_shipped_schema_accepts_the_example_and_is_used_for_validation() -> None:
+    import yaml
+
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw["waivers"][0]["expires"] = str(raw["waivers"][0]["expires"])
+    jsonschema.Draft202012Validator(schema()).validate(raw)
+    shipped = Path(__import__("pytest_maintcheck").__file__).parent / "schema.json"
+    assert json.loads(shipped.read_text()) == schema()
+    sections = set(schema()["properties"])
+    assert {
+        "healthChecks",
+        "databaseMaintenance",
+        "backups",
+        "certificates",
+        "accessReview",
+        "securityMonitoring",
+        "dependencies",
+        "policies",
+        "capacity",
+        "waivers",
+    } <= sections
+
+
+def test_units() -> None:
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration("15m") == 900
+    assert parse_duration("7d") == 7 * 86400
+    assert parse_size("512MB") == 512e6
+    assert parse_size("2GiB") == 2 * 1024**3
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration("7 days")
+
+
+def test_thresholds_turn_round_for_lower_is_worse_metrics() -> None:
+    cache = Threshold.parse("cacheHitRatio", {"warn": 0.95, "fail": 0.90})
+    assert cache.judge(0.99) is Verdict.PASS
+    assert cache.judge(0.93) is Verdict.DEGRADED
+    assert cache.judge(0.80) is Verdict.VIOLATION
+    latency = Threshold.parse("responseTime", {"warn": 300, "fail": 800})
+    assert latency.judge(200) is Verdict.PASS
+    assert latency.judge(500) is Verdict.DEGRADED
+    assert latency.judge(900) is Verdict.VIOLATION
+    assert Threshold.parse("errorRate", 0.05).judge(0.06) is Verdict.VIOLATION
+    with pytest.raises(ThresholdError):
+        Threshold.parse("responseTime", {"warn": 900, "fail": 300})

@@ -1,0 +1,348 @@
+"""Plugin behaviour through a real pytest run (pytester): verdicts, exit codes, records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+LATENCY_CHECKS = """
+import pytest
+from pytest_maintcheck.verdict import Threshold
+
+LIMIT = Threshold.parse("responseTime", {"warn": 300, "fail": 800})
+
+@pytest.mark.maintcheck("health")
+@pytest.mark.parametrize("value", VALUES, ids=IDS)
+def test_latency(value, assessment):
+    assessment.measure(LIMIT, value, subject="clinical-api")
+"""
+
+
+def checks(pytester: pytest.Pytester, values: dict[str, int], name: str = "test_checks") -> None:
+    body = LATENCY_CHECKS.replace("VALUES", repr(list(values.values()))).replace(
+        "IDS", repr(list(values))
+    )
+    pytester.makepyfile(**{name: body})
+
+
+def config(pytester: pytest.Pytester, extra: str = "") -> Path:
+    return pytester.makefile(".yaml", maintcheck="version: 1\nsystem: test system\n" + extra)
+
+
+def run_dirs(pytester: pytest.Pytester) -> list[Path]:
+    reports = pytester.path / "reports"
+    return sorted(p for p in reports.iterdir() if p.is_dir()) if reports.is_dir() else []
+
+
+def records(run: Path, name: str) -> Any:
+    return json.loads((run / name).read_text())
+
+
+def html_rows(page: str) -> list[list[str]]:
+    """The result rows pytest-html 4 keeps as JSON in the page, tags stripped from each cell."""
+    import html
+    import re
+
+    blob = re.search(r'data-jsonblob="([^"]*)"', page)
+    assert blob is not None
+    data = json.loads(html.unescape(blob.group(1)))
+    rows = []
+    for test in data["tests"].values():
+        for entry in test:
+            cells = [re.sub(r"<[^>]+>", "", c) for c in entry["resultsTableRow"]]
+            rows.append(cells[1:])  # drop the outcome column pytest-html puts first
+    return rows
+
+
+def test_three_verdicts_reach_the_summary_line(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100, "slow": 500, "down": 900})
+    result = pytester.runpytest()
+    assert result.parseoutcomes() == {"passed": 1, "degraded": 1, "failed": 1}
+    result.stdout.fnmatch_lines(
+        [
+            "*maintcheck findings*",
+            "DEGRADED [[]high] test_latency[[]slow]: clinical-api: p95 response time 500 ms*",
+            "*1 failed, 1 passed, 1 degraded*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*VIOLATION: clinical-api: p95 response time 900 ms (warn > 300 ms"
+            ", fail > 800 ms) -> Check the service's logs*"
+        ]
+    )
+    assert result.ret == 1
+
+
+def test_degraded_alone_exits_zero_unless_fail_on_warning(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100, "slow": 500})
+    assert pytester.runpytest().ret == 0
+    assert pytester.runpytest("--maintcheck-fail-on=warning").ret == 1
+
+
+def test_fail_on_is_settable_in_the_ini_file(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    checks(pytester, {"slow": 500})
+    pytester.makeini("[pytest]\nmaintcheck_fail_on = warning\n")
+    assert pytester.runpytest().ret == 1
+
+
+def test_a_config_error_is_exit_4_with_one_message(pytester: pytest.Pytester) -> None:
+    config(pytester, "healthChecks:\n  - service: api\n    type: api\n    endpont: https://a/\n")
+    checks(pytester, {"fast": 100})
+    result = pytester.runpytest_subprocess()
+    assert result.ret == 4
+    err = result.stderr.str()
+    assert (
+        "maintcheck.yaml:6: healthChecks[0].endpont: unknown key; did you mean 'endpoint'?" in err
+    )
+    assert "Traceback" not in err + result.stdout.str()
+    assert not (pytester.path / "reports").exists()
+
+
+def test_checks_without_a_config_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    checks(pytester, {"fast": 100})
+    result = pytester.runpytest_subprocess()
+    assert result.ret == 4
+    assert "no config found" in result.stderr.str()
+
+
+def test_silent_in_a_run_without_maintenance_checks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest()
+    assert result.ret == 0
+    assert "maintcheck records" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()
+    config(pytester)  # a config beside the tests changes nothing either
+    result = pytester.runpytest()
+    assert result.ret == 0
+    assert "maintcheck records" not in result.stdout.str()
+    assert "html report" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()
+
+
+def test_a_run_writes_its_records_and_report(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100, "slow": 500, "down": 900})
+    pytester.runpytest("--maintcheck-type=emergency")
+    (run,) = run_dirs(pytester)
+    names = {p.name for p in run.iterdir()}
+    assert names == {
+        "maintenance-log.json",
+        "health.json",
+        "results.json",
+        "report.html",
+        "compliance.json",
+        "incidents.json",
+        "database-maintenance.json",
+    }
+    assert not [p for p in (pytester.path / "reports").iterdir() if p.name.startswith(".")]
+    log = records(run, "maintenance-log.json")
+    assert log["taskId"] == run.name
+    assert log["type"] == "emergency"
+    assert log["status"] == "completed"
+    assert set(log["performed"]) == {"by", "at", "duration"}
+    assert len(log["details"]["findings"]) == 2
+    assert len(log["details"]["followUp"]) == 2
+    results = {c["target"]: c for c in records(run, "results.json")["checks"]}
+    assert [results[t]["verdict"] for t in ("fast", "slow", "down")] == [
+        "pass",
+        "degraded",
+        "violation",
+    ]
+    assert results["down"]["metrics"]["responseTime"] == 900
+    assert results["down"]["thresholds"]["responseTime"]["fail"] == 800
+    assert results["down"]["severity"] == "high"
+    assert any("HIPAA" in r for r in results["down"]["requirements"])
+    (compliance,) = records(run, "compliance.json")
+    assert compliance["status"] == "violation"
+    assert {f["severity"] for f in compliance["findings"]} == {"high"}
+    (incident,) = records(run, "incidents.json")
+    assert incident["timeline"]["detected"]
+    assert not incident["timeline"]["resolved"]
+    assert {s["status"] for s in incident["steps"]} == {"pending"}
+    html = (run / "report.html").read_text()
+    assert "Maintenance verdicts" in html
+    rows = html_rows(html)
+    verdict_cells = {cells[2]: cells[0] for cells in rows}  # pytest-html's test id column
+    assert "degraded" in verdict_cells["test_checks.py::test_latency[slow]"]
+    assert "violation" in verdict_cells["test_checks.py::test_latency[down]"]
+
+
+def test_an_incident_is_resolved_by_a_later_passing_run(pytester: pytest.Pytester) -> None:
+    config(pytester, "owners: {default: dba-oncall}\n")
+    checks(pytester, {"api": 900})
+    pytester.runpytest()
+    first = run_dirs(pytester)[0]
+    before = (first / "incidents.json").read_bytes()
+    (incident,) = records(first, "incidents.json")
+    assert {s["owner"] for s in incident["steps"]} == {"dba-oncall"}
+    checks(pytester, {"api": 100})
+    pytester.runpytest()
+    second = run_dirs(pytester)[1]
+    (resolved,) = records(second, "incidents.json")
+    assert resolved["timeline"]["detected"] == incident["timeline"]["detected"]
+    assert resolved["timeline"]["resolved"]
+    assert (first / "incidents.json").read_bytes() == before  # an earlier run is never touched
+
+
+def test_waived_violation_reports_but_does_not_fail(pytester: pytest.Pytester) -> None:
+    config(
+        pytester,
+        "waivers:\n  - {check: 'test_latency[down]', justification: 'vendor fix"
+        " OPS-231', expires: 2999-01-31}\n",
+    )
+    checks(pytester, {"down": 900})
+    result = pytester.runpytest()
+    assert result.parseoutcomes() == {"waived": 1}
+    assert result.ret == 0
+    (run,) = run_dirs(pytester)
+    (check,) = records(run, "results.json")["checks"]
+    assert check["verdict"] == "violation"
+    assert check["waived"] is True
+    assert check["waiver"]["justification"] == "vendor fix OPS-231"
+    assert records(run, "incidents.json") == []
+    (compliance,) = records(run, "compliance.json")
+    assert "WAIVED until 2999-01-31" in compliance["findings"][0]["description"]
+
+
+def test_expired_waiver_is_a_finding_and_no_longer_protects(pytester: pytest.Pytester) -> None:
+    config(
+        pytester,
+        "waivers:\n  - {check: 'test_latency[down]', justification: old,"
+        " expires: 2020-01-01}\n  - {check: 'test_latency[fast]', justification:"
+        " old, expires: 2020-01-01}\n",
+    )
+    checks(pytester, {"down": 900, "fast": 100})
+    result = pytester.runpytest()
+    assert result.parseoutcomes() == {"failed": 1, "degraded": 1}
+    result.stdout.fnmatch_lines(["*waiver for test_latency[[]fast] expired on 2020-01-01*"])
+
+
+def test_xdist_gives_the_same_records_as_a_serial_run(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    values = {f"t{i}": v for i, v in enumerate([100, 500, 900, 120, 310, 805])}
+    checks(pytester, values)
+    pytester.runpytest_subprocess()
+    serial_result = pytester.runpytest_subprocess("-n", "2")
+    assert serial_result.parseoutcomes() == {"passed": 2, "failed": 2, "degraded": 2}
+    serial, parallel = run_dirs(pytester)
+
+    def comparable(run: Path) -> Any:
+        checks_ = records(run, "results.json")["checks"]
+        for c in checks_:
+            del c["duration"], c["finishedAt"]
+        log = records(run, "maintenance-log.json")
+        return checks_, log["details"], log["status"], records(run, "compliance.json")
+
+    assert comparable(serial) == comparable(parallel)
+    assert "Maintenance verdicts" in (parallel / "report.html").read_text()
+
+
+def test_an_unconfigured_section_is_skipped_with_its_reason(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    pytester.makepyfile(
+        test_health="""
+import pytest
+@pytest.mark.maintcheck("health")
+def test_health(health_check, assessment):
+    assessment.metrics["x"] = 1
+"""
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*nothing to check: no healthChecks in maintcheck.yaml*"])
+    (run,) = run_dirs(pytester)
+    assert records(run, "maintenance-log.json")["status"] == "partial"
+
+
+def test_suite_markers_select_checks(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100})
+    pytester.makepyfile(
+        test_weekly="""
+import pytest
+@pytest.mark.maintcheck("dead_tuples")
+def test_weekly_thing(assessment):
+    assessment.metrics["n"] = 0
+"""
+    )
+    assert pytester.runpytest("-m", "daily").parseoutcomes() == {"passed": 1, "deselected": 1}
+    assert pytester.runpytest("-m", "weekly").parseoutcomes() == {"passed": 1, "deselected": 1}
+    assert pytester.runpytest("-m", "monthly").ret == 5
+    assert "daily: a daily maintenance check" in pytester.runpytest("--markers").stdout.str()
+
+
+def test_secrets_never_reach_output_or_records(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", "pg-Secret-771")
+    monkeypatch.setenv("DB_PASSWORD", "dsn-Secret-552")
+    config(
+        pytester, "databases:\n  primary: {dsn: 'postgresql://u:${DB_PASSWORD}@127.0.0.1:9/x'}\n"
+    )
+    pytester.makepyfile(
+        test_leak="""
+import os, pytest
+@pytest.mark.maintcheck("health")
+def test_leak(assessment, maintcheck_config):
+    assessment.could_not_measure("login failed for " + maintcheck_config.databases["primary"].dsn
+                                 + " with " + os.environ["PGPASSWORD"])
+
+@pytest.mark.maintcheck("health")
+def test_crash(assessment):
+    raise RuntimeError("boom " + os.environ["PGPASSWORD"])
+"""
+    )
+    result = pytester.runpytest_subprocess()
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1
+    assert "login failed for postgresql://u:***@127.0.0.1:9/x with ***" in output
+    (run,) = run_dirs(pytester)
+    everything = output + "".join(p.read_text() for p in run.iterdir())
+    assert "pg-Secret-771" not in everything
+    assert "dsn-Secret-552" not in everything
+
+
+def test_report_html_escapes_what_came_from_outside(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    pytester.makepyfile(
+        test_hostile="""
+import pytest
+from pytest_maintcheck.verdict import Verdict
+@pytest.mark.maintcheck("health")
+def test_hostile(assessment):
+    assessment.add_finding(Verdict.DEGRADED, "server said <script>alert(1)</script>")
+"""
+    )
+    pytester.runpytest()
+    (run,) = run_dirs(pytester)
+    html = (run / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_an_error_in_a_check_never_passes(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    pytester.makepyfile(
+        test_bug="""
+import pytest
+@pytest.mark.maintcheck("health")
+def test_bug(assessment):
+    raise PermissionError("permission denied for table pg_authid")
+"""
+    )
+    result = pytester.runpytest()
+    assert result.ret == 1
+    (run,) = run_dirs(pytester)
+    (check,) = records(run, "results.json")["checks"]
+    assert check["verdict"] == "error"
+    assert "permission denied for table pg_authid" in check["message"]
+    assert records(run, "maintenance-log.json")["status"] == "partial"
