@@ -6,8 +6,7 @@ files are done by the library modules this one calls.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +86,24 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.htmlpath = str(state.staging_dir / "report.html")
             config.option.self_contained_html = True
             state.owns_html = True
+    config.pluginmanager.register(ResultCollector(state), "maintcheck-results")
     if config.pluginmanager.hasplugin("html"):
         from pytest_maintcheck.report.html import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(state), "maintcheck-html")
+
+
+class ResultCollector:
+    """Gathers results where records are written: the controller under xdist."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A report made for a crashed xdist worker has no result: it is read with a default."""
+        result = getattr(report, "maintcheck", None)
+        if isinstance(result, dict):
+            self.state.add_result(result)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -271,26 +284,6 @@ def pytest_report_teststatus(
     return None
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect results where the records are written: the controller under xdist."""
-    result = getattr(report, "maintcheck", None)
-    if result is not None and _state_of(report) is not None:
-        _state_of(report).add_result(result)  # type: ignore[union-attr]
-
-
-_CURRENT: list[RunState] = []
-
-
-def _state_of(_report: pytest.TestReport) -> RunState | None:
-    return _CURRENT[-1] if _CURRENT else None
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Remember this session's state for the report hooks, which get no config."""
-    _CURRENT.append(session.config.stash[STATE])
-
-
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     """Exit status for --maintcheck-fail-on, then the run folder once pytest-html has written."""
@@ -301,11 +294,13 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
         return (yield)
     finally:
         if not state.is_worker:
-            state.finish(session_interrupted=bool(session.shouldstop or session.shouldfail))
+            broken = session.exitstatus in (
+                pytest.ExitCode.INTERRUPTED,
+                pytest.ExitCode.INTERNAL_ERROR,
+            )
+            state.finish(session_interrupted=broken)
             if state.run_dir is not None and state.owns_html:
                 _point_html_at(session.config, state.run_dir / "report.html")
-        if _CURRENT and _CURRENT[-1] is state:
-            _CURRENT.pop()
 
 
 def _point_html_at(config: pytest.Config, final: Path) -> None:
@@ -326,10 +321,3 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for line in lines:
             terminalreporter.write_line(line)
     terminalreporter.write_sep("-", f"maintcheck records: {state.planned_run_dir}")
-
-
-def iter_check_items(items: list[pytest.Item]) -> Iterator[pytest.Item]:
-    return (i for i in items if i.get_closest_marker("maintcheck"))
-
-
-os.environ.setdefault("PYTEST_MAINTCHECK", "1")

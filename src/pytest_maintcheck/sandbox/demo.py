@@ -172,6 +172,12 @@ def run_demo(
         ctx = DemoContext(workdir=workdir, stack=stack)
         print(f"maintcheck demo: starting the sandbox in {workdir}", flush=True)
         config_path = build(ctx)
+        if ctx.cluster is not None:
+            print(
+                f"maintcheck demo: PostgreSQL on {ctx.cluster.host}:{ctx.cluster.port}", flush=True
+            )
+        if ctx.api is not None:
+            print(f"maintcheck demo: clinical API on {ctx.api.base_url}", flush=True)
         argv = [
             sys.executable,
             "-m",
