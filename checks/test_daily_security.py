@@ -1,0 +1,224 @@
+"""Daily security monitoring: failed logins, unusual access, and sessions past automatic logoff.
+
+Findings name usernames and opaque labels ("line N" of the log, a pid, a session digest), never
+a source address or a session token: the operator opens the log at that line to see more.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pytest_maintcheck.config import Config, SecurityMonitoring, SessionPolicy
+from pytest_maintcheck.probes.authlog import (
+    AuthLogError,
+    OffHoursWindow,
+    ScanStats,
+    UnusualLogin,
+    scan_access_patterns,
+    scan_failed_logins,
+)
+from pytest_maintcheck.probes.postgres import ProbeError
+from pytest_maintcheck.probes.sessions import app_sessions, pg_sessions
+from pytest_maintcheck.redact import printable
+from pytest_maintcheck.units import format_duration
+from pytest_maintcheck.verdict import Assessment, Threshold, Verdict, format_value
+
+pytestmark = pytest.mark.daily
+
+SHOWN = 10  # findings per kind; the rest are summed up in one line
+
+
+def _judge_each(
+    assessment: Assessment, threshold: Threshold | None, counts: dict[str, int], noun: str
+) -> None:
+    """The worst value is the metric; every subject over a level is its own finding."""
+    if threshold is None:
+        return
+    assessment.metrics[threshold.metric] = max(counts.values(), default=0)
+    assessment.thresholds[threshold.metric] = threshold.to_json()
+    crossed = sorted(
+        ((n, s) for s, n in counts.items() if threshold.judge(n) is not Verdict.PASS),
+        reverse=True,
+    )
+    for n, subject in crossed[:SHOWN]:
+        assessment.add_finding(
+            threshold.judge(n),
+            f"{noun} {subject}: {n} failed logins in the window ({threshold.describe()})",
+        )
+    if len(crossed) > SHOWN:
+        rest = crossed[SHOWN:]
+        assessment.add_finding(
+            max((threshold.judge(n) for n, _ in rest), key=lambda v: v.rank),
+            f"{len(rest)} more {noun}s over the limit, {sum(n for n, _ in rest)} failures",
+        )
+
+
+def _burst_size(per_account: Threshold | None) -> int:
+    """A "burst" is as many consecutive failures as the per-account warning level."""
+    levels = (
+        [x for x in (per_account.warn, per_account.fail) if x is not None] if per_account else []
+    )
+    return max(1, int(min(levels, default=5)))
+
+
+def _report_log_health(assessment: Assessment, log: object, stats: ScanStats) -> None:
+    assessment.metrics["unparseableLines"] = stats.unparseable
+    if stats.unparseable:
+        assessment.add_finding(
+            Verdict.DEGRADED,
+            f"{log}: {stats.unparseable} of {stats.lines} lines are not login records "
+            f"(first at line {stats.first_unparseable}); they were skipped",
+            "Fix the writer of the authentication log; a gap in it hides attacks.",
+        )
+
+
+@pytest.mark.maintcheck("failed_logins")
+def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessment) -> None:
+    limits = auth_monitoring.failed_logins
+    per_account = limits.get("perAccount")
+    assert auth_monitoring.auth_log is not None  # the auth_monitoring targets all have one
+    assessment.details.update(log=str(auth_monitoring.auth_log), window=auth_monitoring.window)
+    try:
+        scan = scan_failed_logins(
+            auth_monitoring.auth_log,
+            now=datetime.now(UTC),
+            window=auth_monitoring.window,
+            burst=_burst_size(per_account),
+        )
+    except AuthLogError as exc:
+        assessment.could_not_measure(str(exc), "Restore the authentication log or fix its path.")
+        return
+    stats = scan.stats
+    assessment.metrics.update(attempts=scan.attempts, failures=scan.failures)
+    assessment.details.update(
+        lines=stats.lines,
+        outOfOrderLines=stats.out_of_order,
+        futureLines=stats.future,
+        untracked=stats.untracked,
+    )
+    _report_log_health(assessment, auth_monitoring.auth_log, stats)
+    accounts = {repr(printable(u, 64)): n for u, n in scan.per_account.items()}
+    _judge_each(assessment, per_account, accounts, "account")
+    # sources are named by the log line where each first failed: the address stays in the log
+    sources = {f"first seen at {label}": n for label, n in scan.per_source.items()}
+    _judge_each(assessment, limits.get("perSource"), sources, "source")
+    assessment.measure(limits.get("ratio"), scan.ratio, subject="all accounts")
+    for hit in scan.bursts[:SHOWN]:
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"account {printable(hit.username, 64)!r}: successful login at "
+            f"{hit.succeeded_at:%Y-%m-%d %H:%M:%SZ} after {hit.failures} consecutive failures "
+            f"from {hit.sources} source(s) over {format_duration(hit.span_seconds)}: "
+            "a likely guessed password",
+            "Lock the account, reset its password and review what it did since that login.",
+        )
+    assessment.metrics["guessedPasswords"] = len(scan.bursts)
+
+
+def _unusual(assessment: Assessment, found: list[UnusualLogin], what: str, action: str) -> None:
+    for hit in found[:SHOWN]:
+        assessment.add_finding(
+            Verdict.DEGRADED,
+            f"account {printable(hit.username, 64)!r}: {hit.count} successful login(s) {what} "
+            f"(first at log line {hit.first_line}, latest {hit.latest:%Y-%m-%d %H:%M:%SZ})",
+            action,
+        )
+    if len(found) > SHOWN:
+        assessment.add_finding(
+            Verdict.DEGRADED, f"{len(found) - SHOWN} more accounts with logins {what}", action
+        )
+
+
+@pytest.mark.maintcheck("access_patterns")
+def test_access_patterns(auth_monitoring: SecurityMonitoring, assessment: Assessment) -> None:
+    assert auth_monitoring.auth_log is not None
+    off = auth_monitoring.off_hours
+    window = OffHoursWindow.parse(off.start, off.end, off.timezone) if off else None
+    try:
+        scan = scan_access_patterns(
+            auth_monitoring.auth_log,
+            now=datetime.now(UTC),
+            window=auth_monitoring.window,
+            off_hours=window,
+        )
+    except AuthLogError as exc:
+        assessment.could_not_measure(str(exc), "Restore the authentication log or fix its path.")
+        return
+    assessment.metrics.update(
+        logins=scan.logins,
+        newSources=sum(h.count for h in scan.new_sources),
+        offHoursLogins=sum(h.count for h in scan.off_hours),
+        unparseableLines=scan.stats.unparseable,
+    )
+    assessment.details.update(
+        log=str(auth_monitoring.auth_log), accountsWithoutHistory=scan.accounts_without_history
+    )
+    _unusual(
+        assessment,
+        scan.new_sources,
+        "from a source never used by this account before the window",
+        "Confirm with the account owner that the login was theirs; if not, lock the account.",
+    )
+    if off is not None:
+        _unusual(
+            assessment,
+            scan.off_hours,
+            f"during off hours ({off.start}-{off.end} {off.timezone})",
+            "Confirm the off-hours access was expected (on-call, night shift) with the owner.",
+        )
+
+
+@pytest.mark.maintcheck("sessions")
+def test_sessions(
+    session_policy: SessionPolicy, maintcheck_config: Config, assessment: Assessment
+) -> None:
+    db = maintcheck_config.databases[session_policy.database]
+    assessment.details.update(database=session_policy.database)
+    try:
+        if session_policy.query:
+            scan = app_sessions(
+                db.dsn,
+                session_policy.query,
+                now=datetime.now(UTC),
+                connect_timeout=db.connect_timeout,
+                statement_timeout=db.statement_timeout,
+            )
+        else:
+            scan = pg_sessions(
+                db.dsn, connect_timeout=db.connect_timeout, statement_timeout=db.statement_timeout
+            )
+    except ProbeError as exc:
+        assessment.could_not_measure(f"{session_policy.database}: {exc}")
+        return
+    assessment.details.update(source=scan.source)
+    assessment.metrics["sessions"] = len(scan.sessions)
+    if scan.hidden:
+        assessment.could_not_measure(
+            f"{session_policy.database}: {scan.hidden} session(s) of other roles hidden from "
+            "pg_stat_activity: missing privilege",
+            "Grant pg_monitor (or pg_read_all_stats) to the monitoring role.",
+        )
+    for metric, limit, attr in (
+        ("maxIdle", session_policy.max_idle, "idle"),
+        ("maxLifetime", session_policy.max_lifetime, "lifetime"),
+    ):
+        threshold = Threshold(metric, fail=limit)
+        values = [(getattr(s, attr), s) for s in scan.sessions if getattr(s, attr) is not None]
+        worst = max((v for v, _ in values), default=None)
+        assessment.metrics[metric] = None if worst is None else round(worst, 1)
+        assessment.thresholds[metric] = threshold.to_json()
+        over = sorted(((v, s) for v, s in values if v > limit), key=lambda p: -p[0])
+        for value, s in over[:SHOWN]:
+            assessment.add_finding(
+                Verdict.VIOLATION,
+                f"{session_policy.database}: {s.label} of {s.username!r} "
+                f"{'idle for' if attr == 'idle' else 'open for'} "
+                f"{format_value(metric, value)} ({threshold.describe()})",
+            )
+        if len(over) > SHOWN:
+            assessment.add_finding(
+                Verdict.VIOLATION,
+                f"{session_policy.database}: {len(over) - SHOWN} more sessions past {metric}",
+            )
