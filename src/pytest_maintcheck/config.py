@@ -100,6 +100,8 @@ class DatabaseMaintenanceTarget:
     timeout: float = 30.0
     severity: str | None = None
     thresholds: Thresholds = Thresholds()
+    repair_timeout: float = 900.0  # statement_timeout of each VACUUM/ANALYZE/REINDEX (--apply)
+    lock_timeout: float = 5.0  # how long a repair may wait for a lock before giving up
 
 
 @dataclass(frozen=True)
@@ -624,6 +626,8 @@ class _Builder:
             timeout=self.duration((*path, "timeout"), m.get("timeout"), 30.0),
             severity=m.get("severity"),
             thresholds=self.thresholds((*path, "thresholds"), given, "database"),
+            repair_timeout=self.duration((*path, "repairTimeout"), m.get("repairTimeout"), 900.0),
+            lock_timeout=self.duration((*path, "lockTimeout"), m.get("lockTimeout"), 5.0),
         )
 
     def _backup(self, i: int, b: dict[str, Any]) -> Backup:

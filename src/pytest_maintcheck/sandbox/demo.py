@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from pytest_maintcheck.sandbox import demo_database
 from pytest_maintcheck.sandbox.api_server import SandboxApi
 from pytest_maintcheck.sandbox.postgres import PostgresCluster, SandboxDatabase
 from pytest_maintcheck.sandbox.tls import CertAuthority, make_ca
@@ -136,6 +137,7 @@ def clinical_api(ctx: DemoContext) -> None:
 
 
 PARTS: list[Callable[[DemoContext], None]] = [clinical_database, clinical_api]
+PARTS.append(demo_database.maintenance_problems)
 
 
 def suite_path() -> Path:

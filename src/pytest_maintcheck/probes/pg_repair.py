@@ -1,0 +1,155 @@
+"""Corrective maintenance, only with --maintcheck-apply: VACUUM (ANALYZE), ANALYZE, REINDEX.
+
+Never VACUUM FULL (it locks the table for its whole run). Every statement runs with a
+lock_timeout and a statement_timeout. A repair the role may not do is not attempted: it comes
+back as refused, with the grant that is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from pytest_maintcheck.config import Database, DatabaseMaintenanceTarget
+from pytest_maintcheck.probes.pg_maintenance import IndexStats, TableStats
+from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One statement to run: task is vacuum, analyze or reindex (DatabaseMaintenance.tasks)."""
+
+    task: str
+    subject: str  # schema.name
+    schema: str
+    name: str
+    owner: str
+    allowed: bool
+
+    @property
+    def statement(self) -> sql.Composed:
+        target = sql.SQL(".").join([sql.Identifier(self.schema), sql.Identifier(self.name)])
+        verb = {
+            "vacuum": "VACUUM (ANALYZE)",
+            "analyze": "ANALYZE",
+            "reindex": "REINDEX INDEX CONCURRENTLY",
+        }[self.task]
+        return sql.SQL(verb + " {}").format(target)
+
+    @property
+    def shown(self) -> str:
+        verb = {"vacuum": "VACUUM (ANALYZE)", "analyze": "ANALYZE", "reindex": "REINDEX INDEX"}
+        return f"{verb[self.task]} {self.subject}" + (
+            " CONCURRENTLY" if self.task == "reindex" else ""
+        )
+
+
+def vacuum(table: TableStats) -> Repair:
+    return Repair(
+        "vacuum", table.qualified, table.schema, table.name, table.owner, table.can_maintain
+    )
+
+
+def analyze(table: TableStats) -> Repair:
+    return Repair(
+        "analyze", table.qualified, table.schema, table.name, table.owner, table.can_maintain
+    )
+
+
+def reindex(index: IndexStats) -> Repair:
+    return Repair(
+        "reindex", index.qualified, index.schema, index.name, index.owner, index.can_maintain
+    )
+
+
+@dataclass
+class RepairOutcome:
+    performed: list[str] = field(default_factory=list)  # MaintenanceLog actions
+    tasks: dict[str, bool] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # each names the grant that is missing
+    failed: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"performed": self.performed, "refused": self.refused, "failed": self.failed}
+
+
+def missing_grant(repair: Repair, user: str) -> str:
+    return (
+        f"{repair.shown} not done: role {user} does not own {repair.subject} "
+        f"(owner {repair.owner}); missing grant: GRANT {repair.owner} TO {user} "
+        "(on PostgreSQL 16+: GRANT pg_maintain TO " + user + ")"
+    )
+
+
+def apply_repairs(
+    target: DatabaseMaintenanceTarget,
+    database: Database,
+    repairs: Sequence[Repair],
+    user: str,
+) -> RepairOutcome:
+    """Run the allowed repairs one by one, each bounded; refuse the rest with the grant."""
+    outcome = RepairOutcome()
+    todo = []
+    for repair in repairs:
+        if repair.allowed:
+            todo.append(repair)
+        else:
+            outcome.refused.append(missing_grant(repair, user))
+    if not todo:
+        return outcome
+    try:
+        with connect(
+            database.dsn,
+            connect_timeout=database.connect_timeout,
+            statement_timeout=target.repair_timeout,
+            read_only=False,
+            application_name="pytest-maintcheck repair",
+        ) as conn:
+            conn.execute(
+                sql.SQL("SET lock_timeout = {}").format(
+                    sql.Literal(f"{int(target.lock_timeout * 1000)}ms")
+                )
+            )
+            for repair in todo:
+                _run(conn, repair, outcome)
+    except ProbeError as exc:
+        outcome.failed.append(f"repair session: {exc}")
+    return outcome
+
+
+def _run(conn: psycopg.Connection[tuple[object, ...]], repair: Repair, out: RepairOutcome) -> None:
+    try:
+        conn.execute(repair.statement)
+    except psycopg.Error as exc:
+        out.failed.append(f"{repair.shown} failed: {describe_pg_error(exc)}")
+        if repair.task == "reindex":
+            _drop_leftover(conn, repair, out)
+        return
+    out.performed.append(repair.shown)
+    out.tasks[repair.task] = True
+    if repair.task == "vacuum":
+        out.tasks["analyze"] = True  # VACUUM (ANALYZE) did both
+
+
+def _drop_leftover(
+    conn: psycopg.Connection[tuple[object, ...]], repair: Repair, out: RepairOutcome
+) -> None:
+    """A failed REINDEX CONCURRENTLY leaves an invalid <name>_ccnew behind: remove our debris."""
+    leftover = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+        "WHERE c.relnamespace = %s::regnamespace AND c.relname LIKE %s AND NOT i.indisvalid",
+        (repair.schema, repair.name[:50] + "_ccnew%"),
+    ).fetchall()
+    for (name,) in leftover:
+        try:
+            conn.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                    sql.SQL(".").join([sql.Identifier(repair.schema), sql.Identifier(str(name))])
+                )
+            )
+            out.performed.append(f"DROP INDEX CONCURRENTLY {repair.schema}.{name} (left by it)")
+        except psycopg.Error as exc:
+            out.failed.append(f"dropping {repair.schema}.{name}: {describe_pg_error(exc)}")
