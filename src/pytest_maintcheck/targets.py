@@ -41,6 +41,16 @@ TARGETS: dict[str, TargetKind] = {
         lambda c: [b for b in c.backups if b.kind == "files"],
         lambda t: t.name,
     ),
+    "checksummed_backup": TargetKind(
+        "backups (with checksums)",
+        lambda c: [b for b in c.backups if b.checksums],
+        lambda t: t.name,
+    ),
+    "rotated_backup": TargetKind(
+        "backups (with rotation)",
+        lambda c: [b for b in c.backups if b.rotation],
+        lambda t: t.name,
+    ),
     "certificate": TargetKind("certificates", lambda c: c.certificates, lambda t: t.name),
     "access_review": TargetKind(
         "accessReview",

@@ -1,0 +1,489 @@
+"""Restore a custom-format dump for real, into a scratch database that never outlives the check.
+
+The scratch database is named ``maintcheck_restore_<backup>_<runid>`` and carries a comment
+with the time after which it is certainly abandoned; every restore first drops such leftovers
+of earlier runs that crashed. The restore runs ``pg_restore --exit-on-error -j N`` with a
+bounded timeout, and the scratch database is dropped in a ``finally`` with SIGINT/SIGTERM held
+back, so an interrupt cannot strand it. Passwords reach pg_restore only through the environment
+libpq reads (PGPASSWORD, PGPASSFILE), never its argv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
+from pytest_maintcheck.redact import printable
+
+SCRATCH_PREFIX = "maintcheck_restore_"
+CUSTOM_FORMAT_MAGIC = b"PGDMP"
+_RUN_TIME = "%Y%m%dt%H%M%S"
+_DEADLINE = re.compile(r"drop after (\S+)")
+_NAME_RUN = re.compile(r"_(\d{8}t\d{6})_[0-9a-f]{6}$")
+_UNCOMMENTED_GRACE = timedelta(minutes=10)  # created but not yet commented: a live run, briefly
+
+
+class RestoreError(Exception):
+    """The restore could not even be attempted; the message is safe to print."""
+
+
+# ---------------------------------------------------------------------------- tools
+
+
+def find_client_tool(name: str) -> Path:
+    """pg_config's bindir, else the newest /usr/lib/postgresql/*/bin, else PATH."""
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+            if out and os.access(Path(out) / name, os.X_OK):
+                return Path(out) / name
+
+    def version(p: Path) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", p.parent.parent.name)) or (0,)
+
+    found = [p for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}") if os.access(p, os.X_OK)]
+    if found:
+        return max(found, key=version)
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path)
+    raise RestoreError(
+        f"{name} not found (pg_config --bindir, /usr/lib/postgresql/*/bin, PATH): "
+        "install the PostgreSQL client package"
+    )
+
+
+def is_custom_format(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(len(CUSTOM_FORMAT_MAGIC)) == CUSTOM_FORMAT_MAGIC
+
+
+# ---------------------------------------------------------------------------- names
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    return f"{(now or datetime.now(UTC)).strftime(_RUN_TIME)}_{secrets.token_hex(3)}"
+
+
+def scratch_name(backup: str, run_id: str) -> str:
+    """``maintcheck_restore_<backup>_<runid>``, lower case, within PostgreSQL's 63 bytes."""
+    slug = re.sub(r"[^a-z0-9]+", "_", backup.lower()).strip("_") or "backup"
+    room = 63 - len(SCRATCH_PREFIX) - len(run_id) - 1
+    return f"{SCRATCH_PREFIX}{slug[:room].rstrip('_')}_{run_id}"
+
+
+def dbname_of(dsn: str) -> str:
+    params = conninfo_to_dict(dsn)
+    return str(params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE", ""))
+
+
+def dsn_for(dsn: str, dbname: str) -> tuple[str, dict[str, str]]:
+    """The DSN pointed at ``dbname``, and an env carrying a password that sat in the DSN."""
+    params: dict[str, Any] = dict(conninfo_to_dict(dsn))
+    params["dbname"] = dbname
+    password = params.pop("password", None)
+    return make_conninfo("", **params), ({"PGPASSWORD": str(password)} if password else {})
+
+
+def server_of(dsn: str) -> str:
+    params = conninfo_to_dict(dsn)
+    return f"{params.get('host', 'localhost')}:{params.get('port', '5432')}"
+
+
+# ---------------------------------------------------------------------------- outcome
+
+
+@dataclass
+class RestoreOutcome:
+    """What one restore test did and saw; plain values, ready for results.json."""
+
+    backup: str
+    server: str
+    scratch: str = ""
+    restored: bool = False
+    duration: float | None = None  # pg_restore wall time, seconds
+    total_duration: float | None = None  # create + restore + checks + drop
+    timed_out: bool = False
+    interrupted: bool = False
+    error: str | None = None
+    missing_tables: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)  # counted up to minRows
+    short_tables: list[str] = field(default_factory=list)  # fewer rows than minRows
+    dropped: bool = False
+    drop_error: str | None = None
+    leftovers_dropped: list[str] = field(default_factory=list)
+    leftovers_failed: list[str] = field(default_factory=list)
+    performed: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backup": self.backup,
+            "server": self.server,
+            "scratchDatabase": self.scratch,
+            "restored": self.restored,
+            "restoreDuration": self.duration,
+            "totalDuration": self.total_duration,
+            "timedOut": self.timed_out,
+            "missingTables": self.missing_tables,
+            "rows": self.rows,
+            "scratchDropped": self.dropped,
+            "leftoversDropped": self.leftovers_dropped,
+        }
+
+
+# ---------------------------------------------------------------------------- signals
+
+
+class RestoreInterrupted(BaseException):
+    """SIGTERM/SIGHUP during a restore: unwinds like Ctrl-C so the cleanup runs."""
+
+
+@contextlib.contextmanager
+def _interrupts_unwind() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into an exception while restoring (SIGINT already is one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+        raise RestoreInterrupted(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP back during cleanup; they arrive once it is done."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# ---------------------------------------------------------------------------- database work
+
+
+def _drop(conn: psycopg.Connection[Any], name: str) -> None:
+    if not name.startswith(SCRATCH_PREFIX):  # the one guard every drop passes
+        raise RestoreError(f"refusing to drop {name}: not a scratch database")
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    )
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _abandoned(name: str, comment: str | None, now: datetime) -> bool:
+    """A scratch database whose run is certainly over: past its stated deadline."""
+    if comment and (m := _DEADLINE.search(comment)):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(m.group(1)) < now
+    if m := _NAME_RUN.search(name):
+        with contextlib.suppress(ValueError):
+            made = datetime.strptime(m.group(1), _RUN_TIME).replace(tzinfo=UTC)
+            return made + _UNCOMMENTED_GRACE < now
+    return True
+
+
+def find_scratch_databases(conn: psycopg.Connection[Any]) -> list[tuple[str, str | None]]:
+    rows = conn.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+        "WHERE datname LIKE %s ORDER BY datname",
+        (SCRATCH_PREFIX.replace("_", r"\_") + "%",),
+    ).fetchall()
+    return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
+
+
+def drop_leftovers(conn: psycopg.Connection[Any], outcome: RestoreOutcome) -> None:
+    """Drop scratch databases of earlier runs that crashed; a live run's is left alone."""
+    now = datetime.now(UTC)
+    for name, comment in find_scratch_databases(conn):
+        if not _abandoned(name, comment, now):
+            continue
+        try:
+            _drop(conn, name)
+        except psycopg.Error as exc:
+            outcome.leftovers_failed.append(f"{name} ({describe_pg_error(exc)})")
+            continue
+        outcome.leftovers_dropped.append(name)
+        outcome.performed.append(f"dropped leftover scratch database {name} of a crashed run")
+
+
+def _restore_error(stderr: str) -> str:
+    """pg_restore's first error line, without DETAIL/CONTEXT (they can quote row data)."""
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("pg_restore: error:")]
+    text = lines[0] if lines else (stderr.strip().splitlines() or ["no error output"])[-1]
+    text = re.split(r"\s(?:DETAIL|CONTEXT|HINT|LINE \d+):", text)[0]
+    text = re.sub(r"=\(.*?\)", "=(…)", text)
+    return printable(text.removeprefix("pg_restore: error: "), 300)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """pg_restore and its parallel workers: TERM, a bounded wait, then KILL the group."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def run_pg_restore(
+    pg_restore: Path,
+    dump: Path,
+    dsn: str,
+    *,
+    jobs: int,
+    timeout: float,
+    env: Mapping[str, str],
+    extra_args: Sequence[str] = (),
+) -> tuple[int | None, str, float]:
+    """Run pg_restore in its own process group: (exit code or None on timeout, stderr, secs)."""
+    argv = [
+        str(pg_restore),
+        "--exit-on-error",
+        "--no-owner",  # the scratch database belongs to the restore role
+        "--no-acl",  # grants name roles the restore server may not have
+        f"--jobs={jobs}",
+        f"--dbname={dsn}",
+        *extra_args,
+        str(dump),
+    ]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        start_new_session=True,  # we stop it ourselves, workers included
+    )
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        return None, "", time.perf_counter() - started
+    finally:
+        _stop(proc)  # a no-op once it exited; on an interrupt it ends the restore first
+    return proc.returncode, err.decode("utf-8", "replace"), time.perf_counter() - started
+
+
+def _check_tables(
+    conn: psycopg.Connection[Any],
+    expect_tables: Sequence[str],
+    min_rows: Sequence[tuple[str, int]],
+    outcome: RestoreOutcome,
+) -> None:
+    wanted = {**dict.fromkeys(expect_tables, 0), **dict(min_rows)}
+    for table, least in wanted.items():
+        row = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+            (table,),
+        ).fetchone()
+        if row is None:
+            outcome.missing_tables.append(table)
+            continue
+        if least <= 0:
+            continue
+        ident = sql.Identifier(str(row[0]), str(row[1]))
+        # counts at most `least` rows: cheap on a big table, enough to judge minRows
+        query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) s").format(ident)
+        counted = conn.execute(query, (least,)).fetchone()
+        seen = int(counted[0]) if counted else 0
+        outcome.rows[table] = seen
+        if seen < least:
+            outcome.short_tables.append(table)
+
+
+# ---------------------------------------------------------------------------- the restore test
+
+
+def restore_into_scratch(
+    dump: Path,
+    *,
+    backup: str,
+    target_dsn: str,
+    source_dsn: str | None = None,
+    jobs: int = 2,
+    max_duration: float = 1800.0,
+    expect_tables: Sequence[str] = (),
+    min_rows: Sequence[tuple[str, int]] = (),
+    connect_timeout: float = 10.0,
+    statement_timeout: float = 60.0,
+    pg_restore: Path | None = None,
+    run_id: str | None = None,
+) -> RestoreOutcome:
+    """Restore ``dump`` into a new scratch database on the target's server, check it, drop it.
+
+    Never raises for a failed restore: the outcome says what failed. The scratch database is
+    dropped in every case, including a timeout, SIGINT, SIGTERM and SIGHUP.
+    """
+    outcome = RestoreOutcome(backup=dump.name, server=server_of(target_dsn))
+    started = time.perf_counter()
+    try:
+        tool = pg_restore or find_client_tool("pg_restore")
+        if not is_custom_format(dump):
+            outcome.error = f"{dump.name} is not a custom-format dump (pg_dump -Fc)"
+            return outcome
+    except (RestoreError, OSError) as exc:
+        outcome.error = str(exc) if isinstance(exc, RestoreError) else f"cannot read {dump}: {exc}"
+        return outcome
+    scratch = scratch_name(backup, run_id or new_run_id())
+    forbidden = {dbname_of(target_dsn)} | ({dbname_of(source_dsn)} if source_dsn else set())
+    if scratch in forbidden:  # cannot happen with the prefix; stated so a refactor keeps it
+        raise RestoreError(f"refusing to restore into {scratch}: it is a configured database")
+    timeout = max_duration + max(60.0, 0.2 * max_duration)
+    deadline = datetime.now(UTC) + timedelta(seconds=timeout + statement_timeout * 3 + 300)
+    try:
+        with (
+            connect(
+                target_dsn,
+                connect_timeout=connect_timeout,
+                statement_timeout=statement_timeout,
+                read_only=False,
+            ) as admin,
+            _interrupts_unwind(),
+        ):
+            drop_leftovers(admin, outcome)
+            created = False
+            try:
+                with _signals_held():  # created and commented, or neither
+                    admin.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                            sql.Identifier(scratch)
+                        )
+                    )
+                    created = True
+                    outcome.scratch = scratch
+                    admin.execute(
+                        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                            sql.Identifier(scratch),
+                            sql.Literal(
+                                f"maintcheck restore test of {backup}; "
+                                f"drop after {deadline.isoformat()}"
+                            ),
+                        )
+                    )
+                _restore_and_check(
+                    tool, dump, target_dsn, scratch, jobs, timeout, outcome,
+                    expect_tables, min_rows, connect_timeout, statement_timeout,
+                )  # fmt: skip
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt | RestoreInterrupted):
+                    outcome.interrupted = True
+                raise
+            finally:
+                if created:
+                    with _signals_held():
+                        _drop_scratch(admin, target_dsn, scratch, outcome, connect_timeout)
+    except ProbeError as exc:
+        outcome.error = outcome.error or str(exc)
+    except psycopg.Error as exc:
+        outcome.error = outcome.error or describe_pg_error(exc)
+    outcome.total_duration = round(time.perf_counter() - started, 3)
+    return outcome
+
+
+def _restore_and_check(
+    tool: Path,
+    dump: Path,
+    target_dsn: str,
+    scratch: str,
+    jobs: int,
+    timeout: float,
+    outcome: RestoreOutcome,
+    expect_tables: Sequence[str],
+    min_rows: Sequence[tuple[str, int]],
+    connect_timeout: float,
+    statement_timeout: float,
+) -> None:
+    scratch_dsn, dsn_env = dsn_for(target_dsn, scratch)
+    env = {
+        **os.environ,
+        **dsn_env,
+        "PGCONNECT_TIMEOUT": str(max(2, round(connect_timeout))),
+        "PGAPPNAME": "pytest-maintcheck restore test",
+    }
+    code, stderr, seconds = run_pg_restore(
+        tool, dump, scratch_dsn, jobs=jobs, timeout=timeout, env=env
+    )
+    outcome.duration = round(seconds, 3)
+    if code is None:
+        outcome.timed_out = True
+        outcome.error = f"pg_restore did not finish within {timeout:.0f} s and was stopped"
+        return
+    if code != 0:
+        outcome.error = f"pg_restore failed (exit {code}): {_restore_error(stderr)}"
+        return
+    outcome.restored = True
+    outcome.performed.append(
+        f"restored {dump.name} into scratch database {scratch} on {outcome.server} "
+        f"in {seconds:.1f} s"
+    )
+    checking_dsn, _ = dsn_for(target_dsn, scratch)
+    with connect(
+        checking_dsn, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+    ) as conn:
+        _check_tables(conn, expect_tables, min_rows, outcome)
+
+
+def _drop_scratch(
+    admin: psycopg.Connection[Any],
+    target_dsn: str,
+    scratch: str,
+    outcome: RestoreOutcome,
+    connect_timeout: float,
+) -> None:
+    """Drop on the admin connection; if that broke, on a new one."""
+    for attempt in range(2):
+        try:
+            if attempt == 0 and not admin.closed:
+                _drop(admin, scratch)
+            else:
+                with connect(target_dsn, connect_timeout=connect_timeout, read_only=False) as c:
+                    _drop(c, scratch)
+        except (psycopg.Error, ProbeError) as exc:
+            outcome.drop_error = (
+                describe_pg_error(exc) if isinstance(exc, psycopg.Error) else str(exc)
+            )
+            continue
+        outcome.dropped, outcome.drop_error = True, None
+        outcome.performed.append(f"dropped scratch database {scratch}")
+        return
