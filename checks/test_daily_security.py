@@ -98,13 +98,7 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
         futureLines=stats.future,
         untracked=stats.untracked,
     )
-    _report_log_health(assessment, auth_monitoring.auth_log, stats)
-    accounts = {repr(printable(u, 64)): n for u, n in scan.per_account.items()}
-    _judge_each(assessment, per_account, accounts, "account")
-    # sources are named by the log line where each first failed: the address stays in the log
-    sources = {f"first seen at {label}": n for label, n in scan.per_source.items()}
-    _judge_each(assessment, limits.get("perSource"), sources, "source")
-    assessment.measure(limits.get("ratio"), scan.ratio, subject="all accounts")
+    # the worst first: the terminal summary shows a check's first finding
     for hit in scan.bursts[:SHOWN]:
         assessment.add_finding(
             Verdict.VIOLATION,
@@ -114,7 +108,23 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
             "a likely guessed password",
             "Lock the account, reset its password and review what it did since that login.",
         )
+    if len(scan.bursts) > SHOWN:
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"{len(scan.bursts) - SHOWN} more successful logins after a burst of failures",
+            "Lock the accounts, reset their passwords; see results.json for the list.",
+        )
     assessment.metrics["guessedPasswords"] = len(scan.bursts)
+    assessment.details["guessedPasswordAccounts"] = sorted(
+        {printable(hit.username, 64) for hit in scan.bursts}
+    )[:1000]
+    accounts = {repr(printable(u, 64)): n for u, n in scan.per_account.items()}
+    _judge_each(assessment, per_account, accounts, "account")
+    # sources are named by the log line where each first failed: the address stays in the log
+    sources = {f"first seen at {label}": n for label, n in scan.per_source.items()}
+    _judge_each(assessment, limits.get("perSource"), sources, "source")
+    assessment.measure(limits.get("ratio"), scan.ratio, subject="all accounts")
+    _report_log_health(assessment, auth_monitoring.auth_log, stats)
 
 
 def _unusual(assessment: Assessment, found: list[UnusualLogin], what: str, action: str) -> None:

@@ -427,3 +427,24 @@ def test_unreadable_log_is_a_violation_not_a_crash(pytester: pytest.Pytester) ->
     result, checks = run_checks(pytester, {"authLog": {"file": str(missing)}}, None)
     result.assert_outcomes(failed=2, skipped=1)  # no sessions section: skipped
     assert "cannot read the authentication log" in str(checks["test_failed_logins"]["message"])
+
+
+def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from pytest_maintcheck.sandbox.demo import DemoContext
+    from pytest_maintcheck.sandbox.demo_security_daily import security_daily
+
+    with ExitStack() as stack:
+        ctx = DemoContext(workdir=tmp_path, stack=stack, config={"databases": {"primary": {}}})
+        security_daily(ctx)
+    section = ctx.config["securityMonitoring"]
+    assert section["sessions"]["database"] == "primary"
+    log, now = Path(section["authLog"]["file"]), datetime.now(UTC)
+    failed = scan_failed_logins(log, now=now, window=DAY, burst=5)
+    assert [b.username for b in failed.bursts] == ["dr.jones"]
+    assert failed.stats.unparseable == 3
+    off = OffHoursWindow.parse("20:00", "06:00", "America/New_York")
+    access = scan_access_patterns(log, now=now, window=DAY, off_hours=off)
+    assert sorted(h.username for h in access.new_sources) == ["dr.jones", "nurse.kim"]
+    assert [h.username for h in access.off_hours] == ["dr.patel"]

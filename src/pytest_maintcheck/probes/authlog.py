@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 SUCCESS = frozenset({"success", "succeeded", "ok", "accepted", "allowed"})
 FAILURE = frozenset({"failure", "failed", "fail", "denied", "rejected", "invalid"})
 MAX_TRACKED = 100_000
+MAX_RUN_SOURCES = 100
 
 
 class AuthLogError(Exception):
@@ -189,7 +190,7 @@ def scan_failed_logins(
         run = runs.setdefault(user, _Run())
         run.failures += 1
         run.started = run.started or event.at
-        if len(run.sources) < burst:  # enough to say "from N sources" without growing
+        if len(run.sources) < MAX_RUN_SOURCES:  # "from N sources" without unbounded growth
             run.sources.add(label or "untracked")
     return result
 

@@ -21,6 +21,7 @@ import yaml
 
 from pytest_maintcheck.sandbox import demo_database
 from pytest_maintcheck.sandbox.api_server import SandboxApi
+from pytest_maintcheck.sandbox.demo_security_daily import security_daily
 from pytest_maintcheck.sandbox.postgres import PostgresCluster, SandboxDatabase
 from pytest_maintcheck.sandbox.tls import CertAuthority, make_ca
 
@@ -138,6 +139,7 @@ def clinical_api(ctx: DemoContext) -> None:
 
 PARTS: list[Callable[[DemoContext], None]] = [clinical_database, clinical_api]
 PARTS.append(demo_database.maintenance_problems)
+PARTS.append(security_daily)
 
 
 def suite_path() -> Path:
