@@ -1,0 +1,291 @@
+"""The certificate review against real TLS servers on 127.0.0.1 and real PEM files.
+
+One pytester run checks every case, each an entry of one config; each case asserts the finding
+it exists for, so removing a rule fails its case.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+
+from pytest_maintcheck.probes.certificates import examine_endpoint, name_matches
+from pytest_maintcheck.sandbox import (
+    CertAuthority,
+    IssuedCert,
+    SandboxApi,
+    free_port,
+    make_ca,
+    sha1_signing_supported,
+)
+
+# serving TLS 1.1 on purpose, to show the review catches it
+pytestmark = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+
+CHECKS = Path(__file__).resolve().parents[1] / "checks" / "test_monthly_security.py"
+
+
+def serve(stack: ExitStack, cert: Path, key: Path, max_tls: ssl.TLSVersion | None = None) -> int:
+    """An HTTPS SandboxApi with this certificate; security level 0 so weak ones still load."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if max_tls is not None:
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = max_tls
+    context.load_cert_chain(str(cert), str(key))
+    return stack.enter_context(SandboxApi(ssl_context=context)).port
+
+
+def openssl_signed(ca: CertAuthority, directory: Path, digest: str) -> tuple[Path, Path]:
+    """A 127.0.0.1 leaf signed by ca with digest, made by the openssl CLI.
+
+    cryptography refuses to sign with SHA-1 here (sha1_signing_supported() is False) and never
+    with MD5; the openssl command line still does, so the test gets a real SHA-1/MD5 cert.
+    """
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = directory / "ca.key"
+    ca_key.write_bytes(
+        ca.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ca_pem = ca.write_ca(directory)
+    key, csr, cert = directory / "leaf.key", directory / "leaf.csr", directory / "leaf.crt"
+    ext = directory / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    request = ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"]
+    sign = ["x509", "-req", "-CAcreateserial", "-days", "60", f"-{digest}"]
+    ca_args = ["-CA", str(ca_pem), "-CAkey", str(ca_key), "-extfile", str(ext)]
+    commands = [
+        ["openssl", *request, "-keyout", str(key), "-out", str(csr)],
+        ["openssl", *sign, *ca_args, "-in", str(csr), "-out", str(cert)],
+    ]
+    for argv in commands:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"openssl refuses to sign with {digest}: {done.stderr.strip()[-200:]}")
+    return cert, key
+
+
+def tls11_supported() -> bool:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
+    except (ssl.SSLError, ValueError):
+        return False
+    return ssl.HAS_TLSv1_1
+
+
+@pytest.fixture(scope="module")
+def review(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
+    """Servers and files for every case, one monthly run over them; results by target name."""
+    d = tmp_path_factory.mktemp("certs")
+    ca, stranger = make_ca(), make_ca("untrusted CA")
+    rsa_ca = make_ca("rsa CA", key_type="rsa")
+    ca_file, rsa_ca_file = ca.write_ca(d), rsa_ca.write_ca(d / "rsa")
+    short_ca = make_ca("short-lived CA", days_valid=5)
+    short_ca_file = short_ca.write_ca(d / "short")
+    entries: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+
+        def endpoint(name: str, issued: IssuedCert, **extra: Any) -> None:
+            cert, key = issued.write(d, name)
+            port = serve(stack, cert, key, extra.pop("max_tls", None))
+            entries.append({"name": name, "host": f"127.0.0.1:{port}", **extra})
+
+        here = ["127.0.0.1", "localhost"]
+        endpoint("good", ca.issue(here), caFile=str(ca_file))
+        endpoint("by-name", ca.issue(["localhost"]), serverName="localhost", caFile=str(ca_file))
+        endpoint("expired", ca.issue(here, expired=True), caFile=str(ca_file))
+        endpoint("expiring", ca.issue(here, days_valid=20), caFile=str(ca_file))
+        endpoint("weak-key", ca.issue(here, key_type="rsa", key_bits=1024), caFile=str(ca_file))
+        endpoint("wrong-host", ca.issue(["records.example.org"]), caFile=str(ca_file))
+        endpoint("untrusted", stranger.issue(here), caFile=str(ca_file))
+        endpoint("long-lived", ca.issue(here, days_valid=800), caFile=str(ca_file))
+        endpoint("short-ca", short_ca.issue(here), caFile=str(short_ca_file))
+        endpoint("system-store", ca.issue(here))  # our CA is not in the system bundle
+        if tls11_supported():
+            endpoint("tls11", ca.issue(here), caFile=str(ca_file), max_tls=ssl.TLSVersion.TLSv1_1)
+        sha1_cert, sha1_key = openssl_signed(rsa_ca, d / "sha1", "sha1")
+        port = serve(stack, sha1_cert, sha1_key)
+        entries.append({"name": "sha1", "host": f"127.0.0.1:{port}", "caFile": str(rsa_ca_file)})
+        md5_cert, _ = openssl_signed(rsa_ca, d / "md5", "md5")
+        entries.append({"name": "md5-file", "file": str(md5_cert), "caFile": str(rsa_ca_file)})
+        leaf, _ = ca.issue(here).write(d / "file", "leaf")
+        entries.append({"name": "leaf-file", "file": str(leaf), "caFile": str(ca_file)})
+        entries.append({"name": "ca-bundle", "file": str(ca_file)})
+        entries.append({"name": "closed-port", "host": f"127.0.0.1:{free_port()}", "timeout": "3s"})
+
+        run = d / "run"
+        run.mkdir()
+        config = run / "maintcheck.yaml"
+        config.write_text(yaml.safe_dump({"version": 1, "certificates": entries}))
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                f"{CHECKS}::test_certificate",
+                "--maintcheck-config",
+                str(config),
+                "--maintcheck-report-dir",
+                str(run / "reports"),
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(run),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=run,
+        )
+        runs = sorted((run / "reports").iterdir())
+        assert runs, done.stdout + done.stderr
+        results = json.loads((runs[-1] / "results.json").read_text())
+        yield {c["target"]: c for c in results["checks"]}
+
+
+def descriptions(result: dict[str, Any]) -> str:
+    return "\n".join(f["description"] for f in result["findings"])
+
+
+def test_a_good_certificate_passes_with_its_facts_recorded(review: dict[str, Any]) -> None:
+    good = review["good"]
+    assert good["verdict"] == "pass", descriptions(good)
+    assert 89 <= good["metrics"]["daysToExpiry"] <= 90
+    assert good["details"]["tlsVersion"] in ("TLSv1.2", "TLSv1.3")
+    assert good["details"]["verifiedChain"][-1] == "CN=maintcheck sandbox CA"
+    assert review["by-name"]["verdict"] == "pass", descriptions(review["by-name"])
+
+
+def test_an_expired_certificate_is_a_violation_reported_once(review: dict[str, Any]) -> None:
+    expired = review["expired"]
+    assert expired["verdict"] == "violation"
+    assert expired["metrics"]["daysToExpiry"] < 0
+    assert len(expired["findings"]) == 1, descriptions(expired)  # not also "does not verify"
+    assert "days to expiry" in expired["findings"][0]["description"]
+    assert "Renew" in expired["findings"][0]["action"]
+
+
+def test_a_certificate_inside_the_warning_window_is_a_warning(review: dict[str, Any]) -> None:
+    expiring = review["expiring"]
+    assert expiring["verdict"] == "degraded"
+    assert [f["description"].split(": ", 1)[1] for f in expiring["findings"]] == [
+        "days to expiry 20 days (warn < 30 days, fail < 7 days)"
+    ]
+
+
+def test_the_earliest_expiry_in_the_chain_counts(review: dict[str, Any]) -> None:
+    short = review["short-ca"]  # the leaf has 90 days, its CA 5
+    assert short["verdict"] == "violation"
+    assert short["metrics"]["daysToExpiry"] <= 5
+    assert "CN=short-lived CA" in descriptions(short)
+
+
+def test_a_weak_rsa_key_is_a_violation(review: dict[str, Any]) -> None:
+    weak = review["weak-key"]
+    assert weak["verdict"] == "violation"
+    assert weak["metrics"]["minKeyBits"] == 1024
+    assert "key size 1024 bits (fail < 2048 bits)" in descriptions(weak)
+
+
+def test_a_host_name_missing_from_the_sans_is_a_violation(review: dict[str, Any]) -> None:
+    wrong = review["wrong-host"]
+    assert wrong["verdict"] == "violation"
+    assert "127.0.0.1 is not among the certificate's names (records.example.org)" in descriptions(
+        wrong
+    )
+
+
+def test_a_chain_from_an_untrusted_ca_is_a_violation(review: dict[str, Any]) -> None:
+    for name in ("untrusted", "system-store"):
+        result = review[name]
+        assert result["verdict"] == "violation"
+        assert "chain does not verify against" in descriptions(result)
+    assert "the system trust store" in descriptions(review["system-store"])
+
+
+def test_a_server_certificate_valid_over_398_days_is_a_warning(review: dict[str, Any]) -> None:
+    long_lived = review["long-lived"]
+    assert long_lived["verdict"] == "degraded"
+    assert "certificate lifetime 800 days" in descriptions(long_lived)
+
+
+def test_sha1_and_md5_signatures_are_violations(review: dict[str, Any]) -> None:
+    assert not sha1_signing_supported()  # why the openssl CLI makes these certificates
+    sha1 = review["sha1"]
+    assert sha1["verdict"] == "violation"
+    assert "is signed with SHA1" in descriptions(sha1)
+    md5 = review["md5-file"]
+    assert md5["verdict"] == "violation"
+    assert "is signed with MD5" in descriptions(md5)
+
+
+def test_tls_older_than_1_2_is_a_violation(review: dict[str, Any]) -> None:
+    if "tls11" not in review:
+        pytest.skip("this OpenSSL build cannot serve TLS 1.1")
+    old = review["tls11"]
+    assert old["details"]["tlsVersion"] == "TLSv1.1"
+    assert "negotiated TLSv1.1; TLS 1.2 or newer is required" in descriptions(old)
+
+
+def test_pem_files_leaf_and_ca_bundle(review: dict[str, Any]) -> None:
+    assert review["leaf-file"]["verdict"] == "pass", descriptions(review["leaf-file"])
+    bundle = review["ca-bundle"]  # a CA: no 398-day rule, no chain to verify
+    assert bundle["verdict"] == "pass", descriptions(bundle)
+    assert bundle["details"]["presented"][0]["ca"] is True
+
+
+def test_an_unreachable_endpoint_is_a_violation_not_a_crash(review: dict[str, Any]) -> None:
+    closed = review["closed-port"]
+    assert closed["verdict"] == "violation"
+    assert "TLS handshake with 127.0.0.1" in descriptions(closed)
+
+
+def test_the_handshake_succeeds_even_when_verification_fails(tmp_path: Path) -> None:
+    stranger = make_ca("untrusted CA")
+    cert, key = stranger.issue(["elsewhere.example"], expired=True).write(tmp_path)
+    with ExitStack() as stack:
+        port = serve(stack, cert, key)
+        report = examine_endpoint(
+            "127.0.0.1", port, ca_file=make_ca().write_ca(tmp_path / "ca"), timeout=5
+        )
+    assert report.leaf.subject == "CN=elsewhere.example"
+    assert report.verified is False
+    assert report.verify_error
+    assert report.name_matches is False
+
+
+@pytest.mark.parametrize(
+    ("name", "sans", "matches"),
+    [
+        ("api.example.org", ("api.example.org",), True),
+        ("API.Example.org.", ("api.example.org",), True),
+        ("api.example.org", ("*.example.org",), True),
+        ("a.b.example.org", ("*.example.org",), False),  # a wildcard covers one label
+        ("example.org", ("*.example.org",), False),
+        ("127.0.0.1", ("127.0.0.1",), True),
+        ("127.0.0.1", ("localhost",), False),
+        ("::1", ("0:0:0:0:0:0:0:1",), True),
+    ],
+)
+def test_name_matching(name: str, sans: tuple[str, ...], matches: bool) -> None:
+    assert name_matches(name, sans) is matches
