@@ -209,7 +209,8 @@ def _abandoned(name: str, comment: str | None, now: datetime) -> bool:
     """A scratch database whose run is certainly over: past its stated deadline."""
     if comment and (m := _DEADLINE.search(comment)):
         with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(m.group(1)) < now
+            deadline = datetime.fromisoformat(m.group(1))
+            return (deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)) < now
     if m := _NAME_RUN.search(name):
         with contextlib.suppress(ValueError):
             made = datetime.strptime(m.group(1), _RUN_TIME).replace(tzinfo=UTC)
