@@ -91,7 +91,7 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
         assessment.could_not_measure(str(exc), "Restore the authentication log or fix its path.")
         return
     stats = scan.stats
-    assessment.metrics.update(attempts=scan.attempts, failures=scan.failures)
+    assessment.metrics.update(loginAttempts=scan.attempts, failedLogins=scan.failures)
     assessment.details.update(
         lines=stats.lines,
         outOfOrderLines=stats.out_of_order,
@@ -157,8 +157,8 @@ def test_access_patterns(auth_monitoring: SecurityMonitoring, assessment: Assess
         assessment.could_not_measure(str(exc), "Restore the authentication log or fix its path.")
         return
     assessment.metrics.update(
-        logins=scan.logins,
-        newSources=sum(h.count for h in scan.new_sources),
+        successfulLogins=scan.logins,
+        newSourceLogins=sum(h.count for h in scan.new_sources),
         offHoursLogins=sum(h.count for h in scan.off_hours),
         unparseableLines=scan.stats.unparseable,
     )
@@ -203,7 +203,7 @@ def test_sessions(
         assessment.could_not_measure(f"{session_policy.database}: {exc}")
         return
     assessment.details.update(source=scan.source)
-    assessment.metrics["sessions"] = len(scan.sessions)
+    assessment.metrics["openSessions"] = len(scan.sessions)
     if scan.hidden:
         assessment.could_not_measure(
             f"{session_policy.database}: {scan.hidden} session(s) of other roles hidden from "

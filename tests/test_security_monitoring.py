@@ -448,3 +448,34 @@ def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path) -> None
     access = scan_access_patterns(log, now=now, window=DAY, off_hours=off)
     assert sorted(h.username for h in access.new_sources) == ["dr.jones", "nurse.kim"]
     assert [h.username for h in access.off_hours] == ["dr.patel"]
+
+
+def test_password_spray_is_caught_per_source_and_a_quiet_log_passes(
+    pytester: pytest.Pytester,
+) -> None:
+    now = datetime.now(UTC)
+    spray = [
+        LoginEvent(now - timedelta(minutes=50 - i), f"user{i}", "203.0.113.9", False)
+        for i in range(6)
+    ]
+    quiet = [
+        LoginEvent(now - timedelta(minutes=40 - i), f"user{i}", "192.0.2.1", True)
+        for i in range(30)
+    ]
+    log = pytester.path / "auth.jsonl"
+    write_events(log, quiet[:15] + spray + quiet[15:])
+    security = {
+        "authLog": {"file": str(log)},
+        "failedLogins": {"perSource": {"warn": 2, "fail": 4}},
+    }
+    result, checks = run_checks(pytester, security, None, "test_failed_logins")
+    result.assert_outcomes(failed=1)
+    message = str(checks["test_failed_logins"]["message"])
+    assert "source first seen at line 16: 6 failed logins" in message
+    assert "account 'user" not in message  # one failure per account stays under perAccount
+    assert "203.0.113.9" not in result.stdout.str() + json.dumps(checks)
+
+    log.unlink()
+    write_events(log, quiet)
+    result, checks = run_checks(pytester, security, None)
+    assert result.parseoutcomes() == {"passed": 2, "skipped": 1}
