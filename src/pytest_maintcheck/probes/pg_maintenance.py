@@ -222,6 +222,7 @@ SELECT n.nspname, c.relname, pg_get_userbyid(c.relowner),
   LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
  WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+ ORDER BY 1, 2
 """
 
 _OLDEST_FROZEN = """
@@ -244,6 +245,7 @@ SELECT n.nspname, ic.relname, tc.oid::regclass::text, pg_get_userbyid(ic.relowne
   JOIN pg_namespace n ON n.oid = ic.relnamespace
   LEFT JOIN pg_stat_user_indexes st ON st.indexrelid = i.indexrelid
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+ ORDER BY 1, 2
 """
 
 _STATEMENTS = """
