@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from pytest_maintcheck.sandbox import demo_database
+from pytest_maintcheck.sandbox import demo_database, demo_security_monthly
 from pytest_maintcheck.sandbox.api_server import SandboxApi
 from pytest_maintcheck.sandbox.demo_security_daily import security_daily
 from pytest_maintcheck.sandbox.postgres import PostgresCluster, SandboxDatabase
@@ -139,6 +139,7 @@ def clinical_api(ctx: DemoContext) -> None:
 
 PARTS: list[Callable[[DemoContext], None]] = [clinical_database, clinical_api]
 PARTS.append(demo_database.maintenance_problems)
+PARTS.append(demo_security_monthly.security_monthly)
 PARTS.append(security_daily)
 
 
