@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -125,7 +125,7 @@ def postgres_accounts(
                 source=name,
                 username=str(rolname),
                 enabled=True,  # only login roles are read
-                roles=tuple(str(r) for r in member_of),  # type: ignore[attr-defined]
+                roles=tuple(str(r) for r in cast(list[str], member_of)),
                 superuser=bool(rolsuper),
                 password_never_expires=bool(never),
                 password_expires=valid_until if isinstance(valid_until, dt.datetime) else None,
