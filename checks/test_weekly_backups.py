@@ -178,6 +178,12 @@ def test_backup_restore(
             Verdict.VIOLATION,
             f"{where}: {table} has {outcome.rows[table]} rows after restore, expected >= {least}",
         )
+    if outcome.skipped_extensions:
+        assessment.add_finding(
+            Verdict.PASS,
+            "restored without extensions the restore role may not create (a disaster recovery "
+            f"restore needs a superuser for them): {', '.join(outcome.skipped_extensions)}",
+        )
     if not outcome.dropped and outcome.scratch:
         assessment.add_finding(
             Verdict.VIOLATION,

@@ -16,16 +16,6 @@ from pathlib import Path
 
 import pytest
 from psycopg import sql
-from test_backups import (
-    RESTORER,
-    RESTORER_PASSWORD,
-    cut_bytes,
-    pg_dump,
-    scratch_databases,
-    seed_clinical,
-    stamped,
-    write_manifest,
-)
 
 from pytest_maintcheck.probes.backups import (
     check_archive,
@@ -38,6 +28,16 @@ from pytest_maintcheck.probes.backups import (
 )
 from pytest_maintcheck.probes.restore import restore_into_scratch, scratch_name
 from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
+from test_backups import (
+    RESTORER,
+    RESTORER_PASSWORD,
+    cut_bytes,
+    pg_dump,
+    scratch_databases,
+    seed_clinical,
+    stamped,
+    write_manifest,
+)
 
 
 @pytest.fixture
@@ -132,6 +132,35 @@ def test_role_without_createdb_is_told_so(
     assert scratch_databases(pg_cluster) == []
 
 
+def test_untrusted_extension_is_skipped_for_a_least_privilege_restore_role(
+    pg_cluster: PostgresCluster,
+    pg_db: SandboxDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed_clinical(pg_db, patients=20)
+    with pg_db.connect() as conn:
+        conn.execute("CREATE EXTENSION pg_stat_statements")
+    dump = pg_dump(pg_db, tmp_path / "with-extension.dump")
+    pg_cluster.create_role(RESTORER, RESTORER_PASSWORD)
+    try:
+        with pg_cluster.connect() as conn:
+            conn.execute(f"ALTER ROLE {RESTORER} CREATEDB")
+        monkeypatch.setenv("PGPASSWORD", RESTORER_PASSWORD)
+        outcome = restore_into_scratch(
+            dump,
+            backup="nightly",
+            target_dsn=pg_cluster.dsn("postgres", user=RESTORER),
+            expect_tables=["patients"],
+        )
+    finally:
+        pg_cluster.drop_role(RESTORER)
+    assert outcome.restored, outcome.error
+    assert outcome.skipped_extensions == ["pg_stat_statements"]
+    assert outcome.missing_tables == []
+    assert scratch_databases(pg_cluster) == []
+
+
 def test_a_file_that_is_not_a_custom_dump_is_refused_before_any_database_is_made(
     pg_cluster: PostgresCluster, tmp_path: Path, superuser_env: str
 ) -> None:
@@ -178,7 +207,7 @@ def test_interrupted_restore_drops_its_scratch_database(
             time.sleep(0.02)
         assert len(scratch_databases(pg_cluster)) == 1
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
+        out, _err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -134,6 +135,7 @@ class RestoreOutcome:
     drop_error: str | None = None
     leftovers_dropped: list[str] = field(default_factory=list)
     leftovers_failed: list[str] = field(default_factory=list)
+    skipped_extensions: list[str] = field(default_factory=list)
     performed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -149,6 +151,7 @@ class RestoreOutcome:
             "rows": self.rows,
             "scratchDropped": self.dropped,
             "leftoversDropped": self.leftovers_dropped,
+            "skippedExtensions": self.skipped_extensions,
         }
 
 
@@ -263,6 +266,46 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+_TOC_EXTENSION = re.compile(r"^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )(\S+)")
+
+
+def superuser_only_extensions(conn: psycopg.Connection[Any]) -> set[str]:
+    """Extensions the connected role may not create (untrusted, and it is no superuser)."""
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if row and row[0]:
+        return set()
+    rows = conn.execute(
+        "SELECT e.name FROM pg_available_extensions e JOIN pg_available_extension_versions v "
+        "ON v.name = e.name AND v.version = e.default_version WHERE v.superuser AND NOT v.trusted"
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def toc_without_extensions(
+    pg_restore: Path, dump: Path, skip: set[str], out: Path, timeout: float = 120.0
+) -> list[str]:
+    """Write a ``-L`` list of the dump minus CREATE/COMMENT of ``skip``; the skipped names."""
+    listed = subprocess.run(
+        [str(pg_restore), "--list", str(dump)],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if listed.returncode != 0:
+        return []  # the restore itself will fail and say why
+    skipped: list[str] = []
+    lines = []
+    for line in listed.stdout.decode("utf-8", "replace").splitlines():
+        match = _TOC_EXTENSION.match(line)
+        if match and match.group(1) in skip:
+            skipped.append(match.group(1))
+            line = ";" + line
+        lines.append(line)
+    if skipped:
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return sorted(set(skipped))
 
 
 def run_pg_restore(
@@ -405,6 +448,7 @@ def restore_into_scratch(
                 _restore_and_check(
                     tool, dump, target_dsn, scratch, jobs, timeout, outcome,
                     expect_tables, min_rows, connect_timeout, statement_timeout,
+                    superuser_only_extensions(admin),
                 )  # fmt: skip
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt | RestoreInterrupted):
@@ -434,6 +478,7 @@ def _restore_and_check(
     min_rows: Sequence[tuple[str, int]],
     connect_timeout: float,
     statement_timeout: float,
+    not_creatable: set[str],
 ) -> None:
     scratch_dsn, dsn_env = dsn_for(target_dsn, scratch)
     env = {
@@ -442,9 +487,17 @@ def _restore_and_check(
         "PGCONNECT_TIMEOUT": str(max(2, round(connect_timeout))),
         "PGAPPNAME": "pytest-maintcheck restore test",
     }
-    code, stderr, seconds = run_pg_restore(
-        tool, dump, scratch_dsn, jobs=jobs, timeout=timeout, env=env
-    )
+    with tempfile.TemporaryDirectory(prefix="maintcheck-restore-") as tmp:
+        toc = Path(tmp) / "restore.list"
+        extra: list[str] = []
+        if not_creatable:
+            # e.g. pg_stat_statements: a least-privilege restore role cannot create it; the
+            # data still restores, and the outcome names what a DR restore needs a superuser for
+            outcome.skipped_extensions = toc_without_extensions(tool, dump, not_creatable, toc)
+            extra = [f"--use-list={toc}"] if outcome.skipped_extensions else []
+        code, stderr, seconds = run_pg_restore(
+            tool, dump, scratch_dsn, jobs=jobs, timeout=timeout, env=env, extra_args=extra
+        )
     outcome.duration = round(seconds, 3)
     if code is None:
         outcome.timed_out = True

@@ -21,6 +21,7 @@ import yaml
 
 from pytest_maintcheck.sandbox import demo_database, demo_security_monthly
 from pytest_maintcheck.sandbox.api_server import SandboxApi
+from pytest_maintcheck.sandbox.demo_backups import backups
 from pytest_maintcheck.sandbox.demo_security_daily import security_daily
 from pytest_maintcheck.sandbox.postgres import PostgresCluster, SandboxDatabase
 from pytest_maintcheck.sandbox.tls import CertAuthority, make_ca
@@ -141,6 +142,7 @@ PARTS: list[Callable[[DemoContext], None]] = [clinical_database, clinical_api]
 PARTS.append(demo_database.maintenance_problems)
 PARTS.append(demo_security_monthly.security_monthly)
 PARTS.append(security_daily)
+PARTS.append(backups)
 
 
 def suite_path() -> Path:
