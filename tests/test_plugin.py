@@ -346,3 +346,36 @@ def test_bug(assessment):
     assert check["verdict"] == "error"
     assert "permission denied for table pg_authid" in check["message"]
     assert records(run, "maintenance-log.json")["status"] == "partial"
+
+
+def test_a_finding_may_carry_its_own_severity(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    pytester.makepyfile(
+        test_sev="""
+import pytest
+from pytest_maintcheck.verdict import Verdict
+@pytest.mark.maintcheck("access_patterns")
+def test_guessed(assessment):
+    assessment.add_finding(Verdict.VIOLATION, "dr.x: success after 9 failures", severity="critical")
+    assessment.add_finding(Verdict.DEGRADED, "dr.y: login at 03:10", severity="low")
+"""
+    )
+    pytester.runpytest()
+    (run,) = run_dirs(pytester)
+    (compliance,) = records(run, "compliance.json")
+    assert [f["severity"] for f in compliance["findings"]] == ["high", "low"]
+    (incident,) = records(run, "incidents.json")  # the check itself is only medium
+    assert incident["severity"] == "critical"
+    log = records(run, "maintenance-log.json")
+    assert log["details"]["findings"][1].startswith("[low] test_guessed")
+
+
+def test_run_ids_sort_by_time_within_one_second() -> None:
+    from datetime import UTC, datetime
+
+    from pytest_maintcheck.run import new_run_id
+
+    early = new_run_id(datetime(2026, 1, 2, 3, 4, 5, 1000, tzinfo=UTC))
+    late = new_run_id(datetime(2026, 1, 2, 3, 4, 5, 998000, tzinfo=UTC))
+    assert early.startswith("20260102T030405.001Z-")
+    assert sorted([late, early]) == [early, late]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pytest_maintcheck.catalogue import CHECKS, finding_severity
+from pytest_maintcheck.catalogue import CHECKS, SEVERITIES, finding_severity
 from pytest_maintcheck.config import Config
 
 HEALTH_STATUS = {"pass": "healthy", "degraded": "degraded", "violation": "down", "error": "down"}
@@ -89,11 +89,23 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k != "phase"}
 
 
+def severity_of(finding: dict[str, Any], result: dict[str, Any]) -> str:
+    """A finding's own severity where the check gave one, else the check's."""
+    return str(finding.get("severity") or result["severity"])
+
+
+def incident_severity(result: dict[str, Any]) -> str:
+    """The worst severity among a result's violations (an error counts at the check's)."""
+    levels = [severity_of(f, result) for f in result["findings"] if f["verdict"] == "violation"]
+    return str(max(levels or [result["severity"]], key=SEVERITIES.index))
+
+
 def _finding_lines(result: dict[str, Any]) -> Iterable[tuple[str, str]]:
     waived = " (waived)" if result.get("waived") else ""
     for f in result["findings"]:
+        sev = severity_of(f, result)
         yield (
-            f"[{result['severity']}] {result['name']}{waived}: {f['verdict']}: {f['description']}",
+            f"[{sev}] {result['name']}{waived}: {f['verdict']}: {f['description']}",
             f"{result['name']}: {f['action']}",
         )
 
@@ -227,7 +239,7 @@ def compliance_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 description += f" [WAIVED until {waiver['expires']}: {waiver['justification']}]"
             record["findings"].append(
                 {
-                    "severity": finding_severity(r["severity"]),
+                    "severity": finding_severity(severity_of(f, r)),
                     "description": description,
                     "action": f["action"],
                     "check": r["nodeid"],
@@ -262,17 +274,14 @@ def incident_records(
         out.append(incident)
     for r in results:
         open_violation = r["verdict"] in ("violation", "error") and not r.get("waived")
-        if (
-            not open_violation
-            or r["severity"] not in ("high", "critical")
-            or r["nodeid"] in carried
-        ):
+        severity = incident_severity(r) if open_violation else "low"
+        if severity not in ("high", "critical") or r["nodeid"] in carried:
             continue
         spec = CHECKS[r["check"]]
         owner = config.owner_for(spec.incident_type)
         out.append(
             {
-                "severity": r["severity"],
+                "severity": severity,
                 "type": spec.incident_type,
                 "steps": [
                     {"action": step, "owner": owner, "status": "pending"}

@@ -24,7 +24,8 @@ CONFIG_NAME = "maintcheck.yaml"
 
 def new_run_id(now: datetime) -> str:
     """UTC time then a short random suffix: sortable, and unique across a fleet."""
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + _secrets.token_hex(3)
+    millis = f"{now.microsecond // 1000:03d}"  # runs in the same second still sort by time
+    return now.strftime("%Y%m%dT%H%M%S.") + millis + "Z-" + _secrets.token_hex(3)
 
 
 @dataclass

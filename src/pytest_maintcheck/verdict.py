@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pytest_maintcheck.catalogue import SEVERITIES
 from pytest_maintcheck.units import format_duration, format_size, parse_duration, parse_size
 
 
@@ -192,13 +193,13 @@ class Finding:
     verdict: Verdict
     description: str
     action: str
+    severity: str | None = None  # None: the check's own severity
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "verdict": str(self.verdict),
-            "description": self.description,
-            "action": self.action,
-        }
+        out = {"verdict": str(self.verdict), "description": self.description, "action": self.action}
+        if self.severity is not None:
+            out["severity"] = self.severity
+        return out
 
 
 @dataclass
@@ -241,12 +242,25 @@ class Assessment:
             )
         return verdict
 
-    def add_finding(self, verdict: Verdict, description: str, action: str | None = None) -> None:
-        """A finding not tied to one threshold (an invalid index, a terminated user)."""
+    def add_finding(
+        self,
+        verdict: Verdict,
+        description: str,
+        action: str | None = None,
+        *,
+        severity: str | None = None,
+    ) -> None:
+        """A finding not tied to one threshold (an invalid index, a terminated user).
+
+        ``severity`` (low|medium|high|critical) overrides the check's own for this finding.
+        """
         if verdict is Verdict.PASS:
             self.notes.append(description)
             return
-        self.findings.append(Finding(verdict, description, action or self.default_action))
+        if severity is not None and severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+        finding = Finding(verdict, description, action or self.default_action, severity)
+        self.findings.append(finding)
         self.verdict = self.verdict.worst(verdict)
 
     def could_not_measure(self, reason: str, action: str | None = None) -> None:
