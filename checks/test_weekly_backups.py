@@ -159,7 +159,14 @@ def test_backup_restore(
     assessment.details["performed"] = outcome.performed
     where = f"{outcome.backup} on {outcome.server} ({test.target})"
     if outcome.error:
-        assessment.add_finding(Verdict.VIOLATION, f"restore of {where} failed: {outcome.error}")
+        privilege = "missing privilege" in outcome.error
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"restore of {where} failed: {outcome.error}",
+            f"Grant the role of databases.{test.target} CREATEDB (ALTER ROLE ... CREATEDB)."
+            if privilege
+            else None,
+        )
     assessment.measure(
         Threshold("restoreDuration", fail=test.max_duration),
         outcome.duration if outcome.restored or outcome.timed_out else None,
