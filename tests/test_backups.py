@@ -387,3 +387,33 @@ def test_config_archive_lists_and_a_cut_archive_is_corrupt(
     cut = checks["test_config_backup[cut]"]
     assert cut["verdict"] == "violation"
     assert "cannot be listed, so it is corrupt" in cut["message"]
+
+
+def test_shrunken_backup_and_a_full_backup_disk_are_found(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    restorer: str,
+    tmp_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    folder = tmp_path / "sizes"
+    stamped(folder, "clinical", now - timedelta(days=1)).write_bytes(b"x" * 10_000)
+    stamped(folder, "clinical", now).write_bytes(b"x" * 3_000)  # lost 70%: data went missing
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    with stamped(huge, "clinical", now).open("wb") as f:
+        f.truncate(2**40)  # sparse: a 1 TiB backup the disk has no room to repeat
+    entries = [backup_entry(folder, name="sizes"), backup_entry(huge, name="huge")]
+    for e in entries:
+        del e["checksums"], e["restoreTest"]
+
+    _, checks, _ = run_weekly(pytester, monkeypatch, entries, restorer, "-k", "size or storage")
+
+    size = checks["test_backup_size[sizes]"]
+    assert size["verdict"] == "violation"
+    assert size["metrics"]["sizeChange"] == pytest.approx(0.7)
+    assert "shrank against" in size["message"]
+    storage = checks["test_backup_storage[huge]"]
+    assert storage["verdict"] == "violation"
+    assert "free space" in storage["message"]
+    assert checks["test_backup_storage[sizes]"]["verdict"] == "pass"
