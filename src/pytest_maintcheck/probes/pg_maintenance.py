@@ -207,44 +207,61 @@ SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), coalesce(stat
  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
 
+# Sizes come from relpages (kept by VACUUM and ANALYZE) for every table and index, and from the
+# files only for the largest few: a stat() per relation would make the cost grow with the
+# number of tables. Per-table counters come from the pg_stat_get_* functions on the oid.
 _TABLES = """
-SELECT n.nspname, c.relname, pg_get_userbyid(c.relowner),
-       coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0), c.reltuples::float8,
-       extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8,
-       extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float8,
-       coalesce(s.vacuum_count + s.autovacuum_count, 0),
-       coalesce(s.analyze_count + s.autoanalyze_count, 0),
-       coalesce(c.reloptions, '{}'), pg_total_relation_size(c.oid),
-       pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE')
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_database d ON d.datname = current_database()
-  LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
- WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+SELECT nspname, relname, pg_get_userbyid(relowner),
+       pg_stat_get_live_tuples(oid), pg_stat_get_dead_tuples(oid), reltuples::float8,
+       extract(epoch FROM now() - greatest(pg_stat_get_last_vacuum_time(oid),
+                                           pg_stat_get_last_autovacuum_time(oid)))::float8,
+       extract(epoch FROM now() - greatest(pg_stat_get_last_analyze_time(oid),
+                                           pg_stat_get_last_autoanalyze_time(oid)))::float8,
+       pg_stat_get_vacuum_count(oid) + pg_stat_get_autovacuum_count(oid),
+       pg_stat_get_analyze_count(oid) + pg_stat_get_autoanalyze_count(oid),
+       coalesce(reloptions, '{}'),
+       CASE WHEN biggest <= %(largest)s THEN pg_total_relation_size(oid)
+            ELSE (relpages + toastpages)::bigint * current_setting('block_size')::int END,
+       pg_has_role(relowner, 'USAGE') OR pg_has_role(datdba, 'USAGE')
+  FROM (SELECT c.oid, n.nspname, c.relname, c.relowner, c.reltuples, c.reloptions, c.relpages,
+               coalesce(t.relpages, 0) AS toastpages, d.datdba,
+               row_number() OVER (ORDER BY c.relpages + coalesce(t.relpages, 0) DESC) AS biggest
+          FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_database d ON d.datname = current_database()
+          LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+         WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname !~ '^pg_toast') tables
  ORDER BY 1, 2
 """
 
 _OLDEST_FROZEN = """
-SELECT c.oid::regclass::text, age(c.relfrozenxid)
-  FROM pg_class c
- WHERE c.relkind IN ('r', 'm', 't') AND c.relfrozenxid <> '0'::xid
- ORDER BY age(c.relfrozenxid) DESC LIMIT %s
+SELECT oid::regclass::text, frozen_age
+  FROM (SELECT c.oid, age(c.relfrozenxid) AS frozen_age FROM pg_class c
+         WHERE c.relkind IN ('r', 'm', 't') AND c.relfrozenxid <> '0'::xid
+         ORDER BY 2 DESC LIMIT %(oldest)s) oldest
+ ORDER BY 2 DESC
 """
 
 _INDEXES = """
-SELECT n.nspname, ic.relname, tc.oid::regclass::text, pg_get_userbyid(ic.relowner),
-       i.indisvalid, i.indisunique, coalesce(st.idx_scan, 0), pg_relation_size(i.indexrelid),
-       concat_ws('|', i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text,
-                 pg_get_expr(i.indexprs, i.indrelid), pg_get_expr(i.indpred, i.indrelid)),
-       EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid),
-       pg_has_role(ic.relowner, 'USAGE')
-  FROM pg_index i
-  JOIN pg_class ic ON ic.oid = i.indexrelid
-  JOIN pg_class tc ON tc.oid = i.indrelid
-  JOIN pg_namespace n ON n.oid = ic.relnamespace
-  LEFT JOIN pg_stat_user_indexes st ON st.indexrelid = i.indexrelid
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+SELECT nspname, relname, table_name, pg_get_userbyid(relowner), indisvalid, indisunique,
+       pg_stat_get_numscans(indexrelid),
+       CASE WHEN biggest <= %(largest)s THEN pg_relation_size(indexrelid)
+            ELSE relpages::bigint * current_setting('block_size')::int END,
+       concat_ws('|', indrelid, indkey::text, indclass::text, indcollation::text,
+                 pg_get_expr(indexprs, indrelid), pg_get_expr(indpred, indrelid)),
+       indexrelid = ANY (ARRAY(SELECT index_relid FROM pg_stat_progress_create_index)),
+       pg_has_role(relowner, 'USAGE')
+  FROM (SELECT i.*, n.nspname, ic.relname, ic.relowner, ic.relpages,
+               tc.oid::regclass::text AS table_name,
+               row_number() OVER (ORDER BY ic.relpages DESC) AS biggest
+          FROM pg_index i
+          JOIN pg_class ic ON ic.oid = i.indexrelid
+          JOIN pg_class tc ON tc.oid = i.indrelid
+          JOIN pg_namespace n ON n.oid = ic.relnamespace
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname !~ '^pg_toast') indexes
  ORDER BY 1, 2
 """
 
@@ -253,7 +270,7 @@ SELECT queryid, calls, mean_exec_time, left(query, 2000)
   FROM {}.pg_stat_statements
  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND toplevel AND queryid IS NOT NULL
- ORDER BY mean_exec_time DESC LIMIT %s
+ ORDER BY mean_exec_time DESC LIMIT %(slowest)s
 """
 
 SNAPSHOT_QUERIES = 5  # database, sessions, tables, oldest frozen, indexes (+1: statements)
@@ -296,9 +313,12 @@ class _Reader:
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self.conn, self.round_trips = conn, 0
 
-    def all(self, query: str | sql.Composed, params: tuple[Any, ...] = ()) -> list[Row]:
+    def all(self, query: str | sql.Composed) -> list[Row]:
         self.round_trips += 1
-        return self.conn.execute(query, params or None).fetchall()
+        params = {"largest": LARGEST, "oldest": OLDEST_FROZEN, "slowest": SLOWEST_STATEMENTS}
+        text = query if isinstance(query, str) else query.as_string(self.conn)
+        used = {k: v for k, v in params.items() if f"%({k})s" in text}
+        return self.conn.execute(query, used or None).fetchall()
 
 
 def _missing_grant(database: Database, message: str) -> str:
@@ -357,13 +377,13 @@ def _read(reader: _Reader) -> Snapshot:
     snap.sessions = [Session(*r) for r in reader.all(_SESSIONS)]
     snap.tables = [_table(r, base, scale, snap.autovacuum_on) for r in reader.all(_TABLES)]
     snap.oldest_frozen = [
-        FrozenTable(r[0], int(r[1])) for r in reader.all(_OLDEST_FROZEN, (OLDEST_FROZEN,))
+        FrozenTable(r[0], int(r[1])) for r in reader.all(_OLDEST_FROZEN)
     ]
     snap.indexes = [IndexStats(*r) for r in reader.all(_INDEXES)]
     if snap.statements_schema is not None:
         query = sql.SQL(_STATEMENTS).format(sql.Identifier(snap.statements_schema))
         try:
-            found = reader.all(query, (SLOWEST_STATEMENTS,))
+            found = reader.all(query)
         except psycopg.Error as exc:  # installed but not in shared_preload_libraries
             snap.statements_problem = describe_pg_error(exc)
         else:
