@@ -376,9 +376,7 @@ def _read(reader: _Reader) -> Snapshot:
     base, scale = float(d[6]), float(d[7])
     snap.sessions = [Session(*r) for r in reader.all(_SESSIONS)]
     snap.tables = [_table(r, base, scale, snap.autovacuum_on) for r in reader.all(_TABLES)]
-    snap.oldest_frozen = [
-        FrozenTable(r[0], int(r[1])) for r in reader.all(_OLDEST_FROZEN)
-    ]
+    snap.oldest_frozen = [FrozenTable(r[0], int(r[1])) for r in reader.all(_OLDEST_FROZEN)]
     snap.indexes = [IndexStats(*r) for r in reader.all(_INDEXES)]
     if snap.statements_schema is not None:
         query = sql.SQL(_STATEMENTS).format(sql.Identifier(snap.statements_schema))
