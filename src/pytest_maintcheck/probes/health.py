@@ -20,6 +20,7 @@ from pytest_maintcheck.probes.oidc import probe_oidc
 from pytest_maintcheck.probes.postgres import ping
 from pytest_maintcheck.probes.storage import StorageResult, probe_storage
 from pytest_maintcheck.probes.timing import p95
+from pytest_maintcheck.redact import printable
 
 
 @dataclass
@@ -83,6 +84,15 @@ async def probe_fleet(
 def _job(
     config: Config, pool: ClientPool, check: HealthCheck, endpoint: str
 ) -> Callable[[], Awaitable[Any]]:
+    async def guarded() -> Any:
+        try:
+            return await run()
+        except Exception as exc:  # noqa: BLE001 - one odd endpoint must not sink the fleet
+            failed = EndpointResult(endpoint, samples=check.samples)
+            reason = f"probe failed: {type(exc).__name__}: {printable(exc, 120)}"
+            failed.errors = [reason] * check.samples
+            return failed
+
     async def run() -> Any:
         if check.type in ("api", "authentication"):
             try:
@@ -109,7 +119,7 @@ def _job(
             ] * check.samples
             return stuck
 
-    return run
+    return guarded
 
 
 def probe_fleet_sync(config: Config, checks: Sequence[HealthCheck]) -> dict[str, ServiceResult]:

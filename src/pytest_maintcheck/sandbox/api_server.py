@@ -85,6 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         api = self.server.api
         api._count_request()
+        try:
+            self._answer(api)
+        finally:
+            api._count_done()
+
+    def _answer(self, api: SandboxApi) -> None:
         if api.latency_ms > 0:
             time.sleep(api.latency_ms / 1000)
         url = urlsplit(self.path)
@@ -144,6 +150,7 @@ class SandboxApi:
         health_status: int = 200,
         oidc_empty_jwks: bool = False,
         oidc_missing_issuer: bool = False,
+        oidc_overrides: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         if ssl_context is None and certfile is not None:
@@ -157,10 +164,14 @@ class SandboxApi:
         self.health_status = health_status
         self.oidc_empty_jwks = oidc_empty_jwks
         self.oidc_missing_issuer = oidc_missing_issuer
+        # fields that replace the discovery document's own (e.g. a hostile issuer or jwks_uri)
+        self.oidc_overrides: dict[str, Any] = dict(oidc_overrides or {})
         self.signing_key = ec.generate_private_key(ec.SECP256R1())
         self.jwk = ec_public_jwk(self.signing_key)
         self._requests = 0
         self._health_requests = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -211,6 +222,12 @@ class SandboxApi:
     def _count_request(self) -> None:
         with self._lock:
             self._requests += 1
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+    def _count_done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _count_health(self) -> int:
         """The 1-based number of this /health request, so fail_every=N fails every Nth."""
@@ -221,6 +238,11 @@ class SandboxApi:
     @property
     def request_count(self) -> int:
         return self._requests
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests this server was answering at the same moment (shows concurrency)."""
+        return self._peak_in_flight
 
     @property
     def port(self) -> int:
@@ -252,6 +274,7 @@ class SandboxApi:
         }
         if self.oidc_missing_issuer:
             del doc["issuer"]
+        doc.update(self.oidc_overrides)
         return doc
 
 
