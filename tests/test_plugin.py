@@ -314,7 +314,7 @@ def test_crash(assessment):
 def test_report_html_escapes_what_came_from_outside(pytester: pytest.Pytester) -> None:
     config(pytester)
     pytester.makepyfile(
-        test_hostile="""
+        test_markup_finding="""
 import pytest
 from pytest_maintcheck.verdict import Verdict
 @pytest.mark.maintcheck("health")
