@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_maintcheck.config import Config, HealthCheck
-from pytest_maintcheck.probes.health import ServiceResult, probe_fleet_sync
+from pytest_maintcheck.config import HealthCheck
+from pytest_maintcheck.probes.health import ServiceResult
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict, format_value
 
 pytestmark = pytest.mark.weekly
@@ -19,33 +19,14 @@ DEFAULT_IMBALANCE = Threshold.parse("imbalance", {"warn": 0.5, "fail": 2.0})
 LATENCY_FLOOR_MS = 25.0  # below this, a difference between replicas is noise
 
 
-@pytest.fixture(scope="session")
-def replica_results(
-    request: pytest.FixtureRequest,
-    health_fleet: dict[str, ServiceResult],
-    maintcheck_config: Config,
-) -> dict[str, ServiceResult]:
-    """The daily health probes' per-endpoint results, or a probe of our own when -m weekly."""
-    wanted: dict[str, HealthCheck] = {}
-    for item in request.session.items:
-        params = getattr(item, "callspec", None)
-        target = params.params.get("replicated_service") if params else None
-        if isinstance(target, HealthCheck):
-            wanted[target.service] = target
-    missing = [check for name, check in wanted.items() if name not in health_fleet]
-    if not missing:
-        return health_fleet
-    return {**health_fleet, **probe_fleet_sync(maintcheck_config, missing)}
-
-
 @pytest.mark.maintcheck("load_balance")
 def test_load_balance(
     replicated_service: HealthCheck,
-    replica_results: dict[str, ServiceResult],
+    health_fleet: dict[str, ServiceResult],
     assessment: Assessment,
 ) -> None:
     service = replicated_service.service
-    endpoints = replica_results[service].endpoints
+    endpoints = health_fleet[service].endpoints
     assessment.details["endpoints"] = [
         {"endpoint": e.url, "p95Ms": e.p95_ms, "errorRate": e.error_rate, "samples": e.samples}
         for e in endpoints

@@ -210,15 +210,15 @@ def assessment(request: pytest.FixtureRequest) -> Assessment:
 
 @pytest.fixture(scope="session")
 def health_fleet(request: pytest.FixtureRequest, maintcheck_config: Config) -> Any:
-    """Every selected health check probed at once, concurrently, the first time one needs it."""
+    """Every selected service (daily health or weekly load balance) probed at once, concurrently."""
     from pytest_maintcheck.probes.health import probe_fleet_sync
 
     selected: dict[str, HealthCheck] = {}
     for item in request.session.items:
         params = getattr(item, "callspec", None)
-        target = params.params.get("health_check") if params else None
-        if isinstance(target, HealthCheck):
-            selected[target.service] = target
+        for target in params.params.values() if params else ():
+            if isinstance(target, HealthCheck):
+                selected[target.service] = target
     return probe_fleet_sync(maintcheck_config, list(selected.values()))
 
 
