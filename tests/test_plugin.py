@@ -379,3 +379,17 @@ def test_run_ids_sort_by_time_within_one_second() -> None:
     late = new_run_id(datetime(2026, 1, 2, 3, 4, 5, 998000, tzinfo=UTC))
     assert early.startswith("20260102T030405.001Z-")
     assert sorted([late, early]) == [early, late]
+
+
+def test_the_index_lists_every_run_newest_first(pytester: pytest.Pytester) -> None:
+    config(pytester, "system: '<b>clinic</b>'\n".replace("system", "environment"))
+    checks(pytester, {"down": 900})
+    pytester.runpytest()
+    checks(pytester, {"fast": 100})
+    pytester.runpytest()
+    first, second = run_dirs(pytester)
+    index = (pytester.path / "reports" / "index.html").read_text()
+    assert index.index(second.name) < index.index(first.name)
+    assert f'<a href="{first.name}/report.html">' in index
+    assert "&lt;b&gt;clinic&lt;/b&gt;" in index
+    assert "<b>clinic</b>" not in index

@@ -39,6 +39,9 @@ def publish_run(
         write_atomic(staging / name, redact(text))
     final = report_dir / run_id
     os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
+    from pytest_maintcheck.report.index import write_index
+
+    write_index(report_dir)
     return final
 
 
