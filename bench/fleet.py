@@ -167,7 +167,7 @@ def bench_overhead(checks: int, repeat: int, workdir: Path) -> None:
     for _ in range(repeat):  # alternate, so drift in the machine hits both alike
         off.append(run_timed([*base, "-p", "no:maintcheck"], workdir, env))
         on.append(run_timed(base, workdir, env))
-    runs = sorted((workdir / "reports").iterdir())
+    runs = sorted(p for p in (workdir / "reports").iterdir() if p.is_dir())
     results = json.loads((runs[-1] / "results.json").read_text())
     page = runs[-1] / "report.html"
     if len(results["checks"]) != checks or not page.is_file():
