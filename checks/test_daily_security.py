@@ -107,12 +107,14 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
             f"from {hit.sources} source(s) over {format_duration(hit.span_seconds)}: "
             "a likely guessed password",
             "Lock the account, reset its password and review what it did since that login.",
+            severity="high",  # issue 5
         )
     if len(scan.bursts) > SHOWN:
         assessment.add_finding(
             Verdict.VIOLATION,
             f"{len(scan.bursts) - SHOWN} more successful logins after a burst of failures",
             "Lock the accounts, reset their passwords; see results.json for the list.",
+            severity="high",
         )
     assessment.metrics["guessedPasswords"] = len(scan.bursts)
     assessment.details["guessedPasswordAccounts"] = sorted(
@@ -127,17 +129,23 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
     _report_log_health(assessment, auth_monitoring.auth_log, stats)
 
 
-def _unusual(assessment: Assessment, found: list[UnusualLogin], what: str, action: str) -> None:
+def _unusual(
+    assessment: Assessment, found: list[UnusualLogin], what: str, action: str, severity: str
+) -> None:
     for hit in found[:SHOWN]:
         assessment.add_finding(
             Verdict.DEGRADED,
             f"account {printable(hit.username, 64)!r}: {hit.count} successful login(s) {what} "
             f"(first at log line {hit.first_line}, latest {hit.latest:%Y-%m-%d %H:%M:%SZ})",
             action,
+            severity=severity,
         )
     if len(found) > SHOWN:
         assessment.add_finding(
-            Verdict.DEGRADED, f"{len(found) - SHOWN} more accounts with logins {what}", action
+            Verdict.DEGRADED,
+            f"{len(found) - SHOWN} more accounts with logins {what}",
+            action,
+            severity=severity,
         )
 
 
@@ -170,6 +178,7 @@ def test_access_patterns(auth_monitoring: SecurityMonitoring, assessment: Assess
         scan.new_sources,
         "from a source never used by this account before the window",
         "Confirm with the account owner that the login was theirs; if not, lock the account.",
+        "medium",  # issue 5: access patterns are low/medium findings; a new source is the worse
     )
     if off is not None:
         _unusual(
@@ -177,6 +186,7 @@ def test_access_patterns(auth_monitoring: SecurityMonitoring, assessment: Assess
             scan.off_hours,
             f"during off hours ({off.start}-{off.end} {off.timezone})",
             "Confirm the off-hours access was expected (on-call, night shift) with the owner.",
+            "low",
         )
 
 

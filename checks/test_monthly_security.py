@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import pytest
 
+from pytest_maintcheck.catalogue import SEVERITIES
 from pytest_maintcheck.config import AccessReview, Certificate, Config, Dependency, Policy
 from pytest_maintcheck.probes import access, certificates, dependencies, policies
 from pytest_maintcheck.probes.postgres import ProbeError
@@ -17,6 +19,15 @@ DAY = 86400.0
 OLD_TLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
 MIN_EC_BITS = 256
 MAX_SERVER_VALIDITY = Threshold("validityDays", warn=398)  # CA/Browser Forum limit since 2020
+# an advisory's own severity (GitHub's database_specific.severity) as the finding's; a CVSS
+# vector alone is not scored here, so such a finding keeps the check's severity
+ADVISORY_SEVERITY = {
+    "CRITICAL": "critical",
+    "HIGH": "high",
+    "MODERATE": "medium",
+    "MEDIUM": "medium",
+    "LOW": "low",
+}
 
 
 @pytest.mark.maintcheck("certificate")
@@ -115,7 +126,7 @@ def test_access_review(
         assessment.add_finding(Verdict.DEGRADED, f"roster: {problem}", "Correct the roster.")
     listed: list[dict[str, object]] = []
     ignored: list[str] = []
-    found_issues: list[tuple[Verdict, str, str]] = []
+    found_issues: list[Issue] = []
     for source in review.sources:
         try:
             if source.postgres is not None:
@@ -137,12 +148,18 @@ def test_access_review(
             assessment.add_finding(Verdict.DEGRADED, f"{source.name}: {problem}", "Fix the export.")
         for account in found.accounts:
             issues = _account_issues(account, roster, review, now)
-            found_issues += [(v, f"{source.name}: {account.username} {t}", a) for v, t, a in issues]
+            found_issues += [
+                Issue(
+                    i.verdict, f"{source.name}: {account.username} {i.text}", i.action, i.severity
+                )
+                for i in issues
+            ]
             status = roster.status.get(account.key, "not on roster")
-            findings = [text for _, text, _ in issues]
+            findings = [f"{i.text} [{i.severity}]" for i in issues]
             listed.append({**account.to_json(), "rosterStatus": status, "findings": findings})
-    for verdict, text, action in sorted(found_issues, key=lambda i: -i[0].rank):  # worst first
-        assessment.add_finding(verdict, text, action)
+    # worst first (verdict, then severity): the terminal summary shows a check's first finding
+    for i in sorted(found_issues, key=lambda i: (-i.verdict.rank, -SEVERITIES.index(i.severity))):
+        assessment.add_finding(i.verdict, i.text, i.action, severity=i.severity)
     assessment.details.update(
         accounts=listed,
         ignored=ignored,
@@ -151,22 +168,43 @@ def test_access_review(
     assessment.metrics.update(accounts=len(listed), enabled=sum(bool(a["enabled"]) for a in listed))
 
 
+class Issue(NamedTuple):
+    """One thing wrong with one account, and how bad it is (issue 5)."""
+
+    verdict: Verdict
+    text: str
+    action: str
+    severity: str  # low | medium | high | critical
+
+
 def _account_issues(
     account: access.Account, roster: access.Roster, review: AccessReview, now: dt.datetime
-) -> list[tuple[Verdict, str, str]]:
-    """(verdict, what is wrong, action) for one account; disabled accounts have none."""
+) -> list[Issue]:
+    """What is wrong with one account; disabled accounts have nothing wrong.
+
+    Severities: enabled but terminated or not on the roster critical (issue 5); privilege
+    without approval and missing MFA high (our judgement for MFA: the issue gives none);
+    inactive medium; a password that never expires low (issue 5).
+    """
     if not account.enabled:
         return []
-    issues: list[tuple[Verdict, str, str]] = []
+    issues: list[Issue] = []
     status = roster.status.get(account.key)
     if status != "active":
         why = "is terminated on the roster" if status else "is not on the roster"
         issues.append(
-            (Verdict.VIOLATION, f"{why} but enabled (critical)", "Disable the account today.")
+            Issue(Verdict.VIOLATION, f"{why} but enabled", "Disable the account today.", "critical")
         )
     if account.kind == "file" and review.inactive is not None:
         if account.last_login is None:
-            issues.append((Verdict.DEGRADED, "has no last login recorded", "Confirm it is needed."))
+            issues.append(
+                Issue(
+                    Verdict.DEGRADED,
+                    "has no last login recorded",
+                    "Confirm it is needed.",
+                    "medium",
+                )
+            )
         else:
             idle = (now - account.last_login).total_seconds()
             verdict = review.inactive.judge(idle)
@@ -174,7 +212,9 @@ def _account_issues(
                 text = (
                     f"inactive for {format_value('inactive', idle)} ({review.inactive.describe()})"
                 )
-                issues.append((verdict, text, "Disable the account or record why it stays."))
+                issues.append(
+                    Issue(verdict, text, "Disable the account or record why it stays.", "medium")
+                )
     privileged = {r.casefold() for r in review.privileged_roles}
     held = [r for r in account.roles if r.casefold() in privileged]
     if account.superuser:
@@ -182,21 +222,23 @@ def _account_issues(
     approved = {access.normalize(u) for u in review.approved_privileged}
     if held and account.key not in approved:
         issues.append(
-            (
+            Issue(
                 Verdict.VIOLATION,
-                f"holds {', '.join(held)} without approval (high)",
+                f"holds {', '.join(held)} without approval",
                 "Revoke the privilege or add the account to approvedPrivileged with sign-off.",
+                "high",
             )
         )
     if review.require_mfa and account.kind == "file" and account.mfa is not True:
         text = "has no MFA" if account.mfa is False else "has no MFA status in the export"
-        issues.append((Verdict.VIOLATION, f"{text} (high)", "Enrol the user in MFA."))
+        issues.append(Issue(Verdict.VIOLATION, text, "Enrol the user in MFA.", "high"))
     if account.password_never_expires:
         issues.append(
-            (
+            Issue(
                 Verdict.DEGRADED,
-                "can log in with a password that never expires (low)",
+                "can log in with a password that never expires",
                 "Set VALID UNTIL on the role, or use certificate/SSO authentication.",
+                "low",
             )
         )
     return issues
@@ -227,7 +269,8 @@ def test_dependencies(dependency: Dependency, assessment: Assessment) -> None:
     if not found.items:
         assessment.could_not_measure(f"{d.name}: no OSV advisories found in {d.advisories}")
     for v in vulnerable:
-        low = (v.severity or "").upper() == "LOW"
+        severity = ADVISORY_SEVERITY.get((v.severity or "").upper())  # None: the check's own
+        low = severity == "low"
         also = f" ({', '.join(v.aliases)})" if v.aliases else ""
         assessment.add_finding(
             Verdict.DEGRADED if low else Verdict.VIOLATION,
@@ -236,6 +279,7 @@ def test_dependencies(dependency: Dependency, assessment: Assessment) -> None:
             f"Upgrade {v.package} to {v.fixed} or later."
             if v.fixed
             else f"No fixed version is published: remove {v.package} or mitigate {v.advisory}.",
+            severity=severity,
         )
     if lock.unpinned:
         assessment.add_finding(

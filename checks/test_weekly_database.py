@@ -349,6 +349,7 @@ def test_index_usage(probe: Probe, assessment: Assessment) -> None:
             f"{index.qualified} on {index.table} ({format_size(index.bytes)}) "
             f"never scanned {since}",
             f"Review and DROP INDEX CONCURRENTLY {index.qualified} if no query needs it.",
+            severity="low",  # issue 3
         )
     for group in duplicates:
         names = [i.qualified for i in group]
@@ -356,4 +357,5 @@ def test_index_usage(probe: Probe, assessment: Assessment) -> None:
             Verdict.DEGRADED,
             f"{group[0].table}: indexes {', '.join(names)} cover the same columns",
             f"Keep one of {', '.join(names)} and DROP INDEX CONCURRENTLY the others.",
+            severity="low",  # issue 3
         )

@@ -103,7 +103,7 @@ def test_csv_and_json_exports_and_the_roster(tmp_path: Path) -> None:
 
 def run_review(
     pytester: pytest.Pytester, review: dict[str, Any], databases: dict[str, Any] | None = None
-) -> tuple[pytest.RunResult, dict[str, Any]]:
+) -> tuple[pytest.RunResult, dict[str, Any], Path]:
     path = pytester.path / "maintcheck.yaml"
     config = {"version": 1, "databases": databases or {}, "accessReview": review}
     path.write_text(yaml.safe_dump(config))
@@ -116,15 +116,16 @@ def run_review(
         "--rootdir",
         str(pytester.path),
     )
-    runs = sorted((pytester.path / "reports").iterdir())
+    runs = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
     assert runs, result.stdout.str()
     (check,) = json.loads((runs[-1] / "results.json").read_text())["checks"]
-    return result, check
+    return result, check, runs[-1]
 
 
-def findings_for(check: dict[str, Any], account: str) -> list[tuple[str, str]]:
+def findings_for(check: dict[str, Any], account: str) -> list[tuple[str, str, str | None]]:
+    """(verdict, what is wrong, the finding's own severity) for one account, from results.json."""
     return [
-        (f["verdict"], f["description"].split(f" {account} ", 1)[1])
+        (f["verdict"], f["description"].split(f" {account} ", 1)[1], f.get("severity"))
         for f in check["findings"]
         if f" {account} " in f["description"]
     ]
@@ -168,39 +169,75 @@ def test_review_of_postgres_roles_and_an_export_end_to_end(
         "approvedPrivileged": ["alice", pg_db.user, roles["approved"]],
         "requireMfa": True,
     }
-    result, check = run_review(pytester, review, {"primary": {"dsn": pg_db.dsn}})
+    result, check, run = run_review(pytester, review, {"primary": {"dsn": pg_db.dsn}})
     result.assert_outcomes(failed=1)
     assert check["verdict"] == "violation"
-    critical = ("violation", "is terminated on the roster but enabled (critical)")
+    critical = ("violation", "is terminated on the roster but enabled", "critical")
     assert findings_for(check, "carol") == [critical]
     assert findings_for(check, roles["leaver"])[0] == critical
     assert findings_for(check, roles["stranger"])[0] == (
         "violation",
-        "is not on the roster but enabled (critical)",
+        "is not on the roster but enabled",
+        "critical",
     )
     assert findings_for(check, "dave") == []
     assert findings_for(check, "erin") == [
-        ("degraded", "inactive for 70d (warn > 60d, fail > 90d)")
+        ("degraded", "inactive for 70d (warn > 60d, fail > 90d)", "medium")
     ]
-    assert findings_for(check, "frank")[0][0] == "violation"
-    assert "inactive for 100d" in findings_for(check, "frank")[0][1]
-    assert findings_for(check, "ivan") == [("degraded", "has no last login recorded")]
-    assert findings_for(check, "gina") == [("violation", "has no MFA (high)")]
-    assert findings_for(check, "hank") == [("violation", "holds admin without approval (high)")]
+    assert findings_for(check, "frank") == [
+        ("violation", "inactive for 100d (warn > 60d, fail > 90d)", "medium")
+    ]
+    assert findings_for(check, "ivan") == [("degraded", "has no last login recorded", "medium")]
+    assert findings_for(check, "gina") == [("violation", "has no MFA", "high")]
+    assert findings_for(check, "hank") == [("violation", "holds admin without approval", "high")]
     assert findings_for(check, "alice") == []
-    low = ("degraded", "can log in with a password that never expires (low)")
+    low = ("degraded", "can log in with a password that never expires", "low")
     assert findings_for(check, roles["root"]) == [
-        ("violation", "holds SUPERUSER without approval (high)"),
+        ("violation", "holds SUPERUSER without approval", "high"),
         low,
     ]
     assert findings_for(check, roles["opsuser"]) == [
-        ("violation", f"holds {roles['admins']} without approval (high)"),
+        ("violation", f"holds {roles['admins']} without approval", "high"),
         low,
     ]
     assert findings_for(check, roles["approved"]) == [low]
     assert findings_for(check, roles["expiring"]) == []
-    # worst first, so the summary line leads with a violation
-    assert check["findings"][0]["verdict"] == "violation"
+    # worst first (verdict, then severity): the summary line leads with a critical violation
+    assert (check["findings"][0]["verdict"], check["findings"][0]["severity"]) == (
+        "violation",
+        "critical",
+    )
+    ranks = [
+        (
+            {"violation": 2, "degraded": 1}[f["verdict"]],
+            ["low", "medium", "high", "critical"].index(f["severity"]),
+        )
+        for f in check["findings"]
+    ]
+    assert ranks == sorted(ranks, reverse=True)
+    # compliance.json carries each finding's own severity (critical is "high" there: 3 levels)
+    (access,) = [
+        c
+        for c in json.loads((run / "compliance.json").read_text())
+        if c["checks"][0]["nodeid"] == check["nodeid"]
+    ]
+    shown = {
+        f["description"].split(": ", 2)[2]: f["severity"]
+        for f in access["findings"]
+        if ": carol " in f["description"]
+        or f": {roles['approved']} " in f["description"]
+        or ": gina " in f["description"]
+        or ": erin " in f["description"]
+    }
+    assert shown == {
+        "carol is terminated on the roster but enabled": "high",
+        f"{roles['approved']} can log in with a password that never expires": "low",
+        "gina has no MFA": "high",
+        "erin inactive for 70d (warn > 60d, fail > 90d)": "medium",
+    }
+    # the incident takes the worst violation's severity
+    (incident,) = json.loads((run / "incidents.json").read_text())
+    assert incident["severity"] == "critical"
 
     # every account looked at is listed for sign-off, with its roster status and findings
     listed = {(a["source"], a["username"]): a for a in check["details"]["accounts"]}
@@ -208,6 +245,9 @@ def test_review_of_postgres_roles_and_an_export_end_to_end(
         assert ("app-users", user) in listed
     for key in ("leaver", "stranger", "root", "opsuser", "approved", "expiring"):
         assert ("db-roles", roles[key]) in listed
+    assert listed[("app-users", "carol")]["findings"] == [
+        "is terminated on the roster but enabled [critical]"
+    ]
     assert listed[("app-users", "dave")]["rosterStatus"] == "terminated"
     assert listed[("app-users", "dave")]["enabled"] is False
     assert listed[("db-roles", roles["stranger"])]["rosterStatus"] == "not on roster"
@@ -240,7 +280,7 @@ def test_a_clean_review_passes(pytester: pytest.Pytester) -> None:
         "approvedPrivileged": ["alice"],
         "requireMfa": True,
     }
-    result, check = run_review(pytester, review)
+    result, check, _ = run_review(pytester, review)
     result.assert_outcomes(passed=1)
     assert check["findings"] == []
     assert check["metrics"] == {"accounts": 3, "enabled": 2}
@@ -249,6 +289,6 @@ def test_a_clean_review_passes(pytester: pytest.Pytester) -> None:
 def test_a_missing_roster_cannot_pass(pytester: pytest.Pytester) -> None:
     (pytester.path / "users.csv").write_text("username,role,enabled\nalice,admin,true\n")
     review = {"sources": [{"name": "app", "file": "users.csv"}], "roster": "missing.csv"}
-    result, check = run_review(pytester, review)
+    result, check, _ = run_review(pytester, review)
     result.assert_outcomes(failed=1)
     assert "roster: cannot read" in check["findings"][0]["description"]

@@ -400,6 +400,10 @@ def test_unused_and_duplicate_indexes_are_low_findings(
         message
     )
     assert "public.labs_id on" not in message
+    # issue 3: low-severity findings, each carrying that severity itself in results.json
+    findings = run.results()["test_index_usage"]["findings"]
+    assert len(findings) == 3  # two unused, one duplicate pair
+    assert [f["severity"] for f in findings] == ["low"] * 3
 
 
 # ---------------------------------------------------------------------------- privileges

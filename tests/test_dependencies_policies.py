@@ -138,7 +138,7 @@ def run_monthly(
         "--rootdir",
         str(pytester.path),
     )
-    runs = sorted((pytester.path / "reports").iterdir())
+    runs = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
     assert runs, result.stdout.str()
     checks = json.loads((runs[-1] / "results.json").read_text())["checks"]
     return result, {c["target"]: c for c in checks}
@@ -152,16 +152,23 @@ def test_dependency_findings_end_to_end(pytester: pytest.Pytester) -> None:
                 database_specific={"severity": "HIGH"})  # fmt: skip
     low = osv("PYSEC-1", "packaging", versions=["24.1"])
     low["database_specific"] = {"severity": "LOW"}
+    moderate = osv("GHSA-MOD", "jinja2", versions=["2.10"])
+    moderate["database_specific"] = {"severity": "MODERATE"}
+    critical = osv("GHSA-CRIT", "pyyaml", versions=["5.3"])
+    critical["database_specific"] = {"severity": "CRITICAL"}
     cvss = osv("OSV-NOFIX", "psycopg", ranges=ranges({"introduced": "3.0"}))
     cvss["severity"] = [
         {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}
     ]
     write_project(
         pytester.path,
-        "requests==2.19.0\npackaging==24.1\npsycopg==3.2.3\nurllib3>=1.26\n",
+        "requests==2.19.0\npackaging==24.1\npsycopg==3.2.3\nurllib3>=1.26\n"
+        "jinja2==2.10\npyyaml==5.3\n",
         high,
         low,
         cvss,
+        moderate,
+        critical,
     )
     (pytester.path / "clean").mkdir()
     (pytester.path / "empty").mkdir()
@@ -186,11 +193,42 @@ def test_dependency_findings_end_to_end(pytester: pytest.Pytester) -> None:
     assert nofix["action"].startswith("No fixed version is published")
     unpinned = next(f for d, f in by_text.items() if "not pinned" in d)
     assert "urllib3" in unpinned["description"]
-    assert backend["metrics"] == {"packages": 3, "vulnerable": 3}
+    # the advisory's own severity is the finding's (MODERATE is medium); a CVSS vector alone
+    # is not scored, so that finding keeps the check's severity (no severity of its own)
+    own = {f["description"].split(" ")[1]: f.get("severity") for f in backend["findings"]}
+    assert own == {
+        "requests": "high",
+        "packaging": "low",
+        "jinja2": "medium",
+        "pyyaml": "critical",
+        "psycopg": None,
+        "1": None,  # "backend: 1 requirement(s) not pinned ..."
+    }
+    assert by_text[next(d for d in by_text if "jinja2 2.10" in d)]["verdict"] == "violation"
+    # compliance.json shows them on its three levels (critical as high, none: the check's high)
+    run = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())[-1]
+    patching = [
+        f
+        for c in json.loads((run / "compliance.json").read_text())
+        for f in c["findings"]
+        if f["check"] == backend["nodeid"]
+    ]
+    shown = {f["description"].split(" ")[2]: f["severity"] for f in patching}
+    assert shown == {
+        "requests": "high",
+        "packaging": "low",
+        "jinja2": "medium",
+        "pyyaml": "high",
+        "psycopg": "high",
+        "1": "high",
+    }
+    assert backend["metrics"] == {"packages": 5, "vulnerable": 5}
     assert {v["advisory"] for v in backend["details"]["vulnerabilities"]} == {
         "GHSA-x84v-xcm2-53pg",
         "PYSEC-1",
         "OSV-NOFIX",
+        "GHSA-MOD",
+        "GHSA-CRIT",
     }
     assert checks["clean"]["verdict"] == "pass"
     assert checks["clean"]["findings"] == []

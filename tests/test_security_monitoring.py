@@ -350,10 +350,17 @@ def run_checks(
         str(pytester.path),
         "-rA",
     )
-    runs = sorted((pytester.path / "reports").iterdir())
+    runs = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
     assert runs, result.stdout.str()
     results = json.loads((runs[-1] / "results.json").read_text())
     return result, {c["name"].split("[")[0]: c for c in results["checks"]}
+
+
+def severities(check: dict[str, object], text: str) -> list[object]:
+    """The own severity (None: the check's) of each finding of a check that contains text."""
+    findings = check["findings"]
+    assert isinstance(findings, list)
+    return [f.get("severity") for f in findings if text in f["description"]]
 
 
 def test_checks_end_to_end_on_a_brute_forced_log(pytester: pytest.Pytester) -> None:
@@ -364,11 +371,23 @@ def test_checks_end_to_end_on_a_brute_forced_log(pytester: pytest.Pytester) -> N
         for i in range(12)
     ]
     events += [LoginEvent(now - timedelta(minutes=10), "alice", "203.0.113.66", True)]
+    # bob logs in from his usual source inside an off-hours window set around that login
+    bob_at = now - timedelta(hours=2)
+    events += [
+        LoginEvent(bob_at - timedelta(days=3), "bob", "192.0.2.5", True),
+        LoginEvent(bob_at, "bob", "192.0.2.5", True),
+    ]
+    off_hours = {
+        "start": f"{bob_at - timedelta(minutes=30):%H:%M}",
+        "end": f"{bob_at + timedelta(minutes=30):%H:%M}",
+        "timezone": "UTC",
+    }
     log = pytester.path / "auth.jsonl"
-    write_events(log, events)
+    write_events(log, sorted(events, key=lambda e: e.at))
     with log.open("a") as f:
         f.write("garbage\n")
-    result, checks = run_checks(pytester, {"authLog": {"file": str(log)}, "window": "24h"}, None)
+    security = {"authLog": {"file": str(log)}, "window": "24h", "offHours": off_hours}
+    result, checks = run_checks(pytester, security, None)
     assert result.parseoutcomes() == {"failed": 1, "degraded": 1, "skipped": 1}
     failed, access = checks["test_failed_logins"], checks["test_access_patterns"]
     assert failed["verdict"] == "violation"
@@ -377,8 +396,15 @@ def test_checks_end_to_end_on_a_brute_forced_log(pytester: pytest.Pytester) -> N
     assert "'alice': successful login" in message
     assert "12 consecutive failures" in message
     assert "'alice': 12 failed logins" in message
-    assert "1 of 15 lines are not login" in message
-    assert "successful login(s) from a source never used" in str(access["message"])
+    assert "1 of 17 lines are not login" in message
+    # issue 5: a likely guessed password is high; access patterns are medium (a new source)
+    # and low (off hours) findings, each carried in results.json as the finding's severity
+    assert severities(failed, "a likely guessed password") == ["high"]
+    assert severities(failed, "'alice': 12 failed logins") == [None]  # the check's own
+    assert severities(access, "'alice': 1 successful login(s) from a source never used") == [
+        "medium"
+    ]
+    assert severities(access, "'bob': 1 successful login(s) during off hours") == ["low"]
     everything = result.stdout.str() + json.dumps(checks)
     assert "203.0.113.66" not in everything
     assert "198.51.100.7" not in everything

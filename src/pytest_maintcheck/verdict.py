@@ -222,8 +222,12 @@ class Assessment:
         subject: str = "",
         action: str | None = None,
         key: str | None = None,
+        severity: str | None = None,
     ) -> Verdict:
-        """Record a metric and judge it; a crossed threshold becomes a finding."""
+        """Record a metric and judge it; a crossed threshold becomes a finding.
+
+        ``severity`` (low|medium|high|critical) is that finding's, as for add_finding.
+        """
         if threshold is None:
             return Verdict.PASS
         name = threshold.metric
@@ -239,6 +243,7 @@ class Assessment:
                 verdict,
                 f"{what}{label} {format_value(name, value)} ({threshold.describe()})",
                 action,
+                severity=severity,
             )
         return verdict
 

@@ -8,6 +8,8 @@ import json
 from typing import TYPE_CHECKING
 
 from pytest_maintcheck.sandbox.api_server import SandboxApi
+from pytest_maintcheck.sandbox.demo_backups import MONITOR_ROLE, RESTORE_ROLE
+from pytest_maintcheck.sandbox.postgres import SUPERUSER
 from pytest_maintcheck.sandbox.tls import make_ca
 
 if TYPE_CHECKING:
@@ -72,9 +74,11 @@ def security_monthly(ctx: DemoContext) -> None:
     superuser = ctx.cluster.superuser if ctx.cluster else "postgres"
     dsn = ctx.config.get("databases", {}).get("primary", {}).get("dsn", "//maint@")
     monitor = dsn.split("//", 1)[1].split("@", 1)[0]  # the demo's monitoring role
+    # the demo's own service roles are accounted for, so the review leads with carol
+    service = dict.fromkeys([superuser, SUPERUSER, "postgres", monitor, MONITOR_ROLE, RESTORE_ROLE])
     (exports / "staff.csv").write_text(
         "username,status\nalice,active\nbob,active\ncarol,terminated\ndave,terminated\n"
-        f"{superuser},active\n{monitor},active\n",
+        + "".join(f"{role},active\n" for role in service),
         encoding="utf-8",
     )
     sources: list[dict[str, str]] = [{"name": "app-users", "file": str(exports / "app_users.csv")}]
