@@ -16,13 +16,14 @@ from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jsonschema
-import yaml
-
 from pytest_maintcheck.units import UnitError, parse_duration
+
+if TYPE_CHECKING:
+    import jsonschema
+    import yaml
 from pytest_maintcheck.verdict import Threshold, ThresholdError
 
 Path_ = tuple[str | int, ...]
@@ -298,12 +299,16 @@ class _Reader:
     """YAML to plain values, remembering the line of every key, with ${VAR} interpolation."""
 
     def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+        import yaml  # imported when a config is read: the plugin loads in every pytest run
+
         self.path, self.env = path, env
         self.lines: dict[Path_, int] = {}
         self.secrets: set[str] = set()
         self._constructor = yaml.SafeLoader("")
 
     def read(self, text: str) -> Any:
+        import yaml
+
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
@@ -323,6 +328,8 @@ class _Reader:
         return self.lines.get(path)
 
     def _value(self, node: yaml.Node, path: Path_) -> Any:
+        import yaml
+
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
@@ -388,6 +395,8 @@ def schema() -> dict[str, Any]:
 
 
 def _validate_schema(raw: dict[str, Any], reader: _Reader) -> None:
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(
         validator.iter_errors(raw),

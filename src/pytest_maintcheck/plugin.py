@@ -254,10 +254,13 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Put the check's result on its report as plain JSON, so it crosses xdist's wire."""
     report = yield
+    if report.passed and report.when != "call":
+        return report  # a clean setup or teardown says nothing about the check
     if item.get_closest_marker("maintcheck") is None:
         return report
     state = item.config.stash[STATE]
-    state.scrub_report(report)
+    if not report.passed:
+        state.scrub_report(report)
     if report.when == "call" or not report.passed:
         report.maintcheck = result_for_report(  # type: ignore[attr-defined]
             item,

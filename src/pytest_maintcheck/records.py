@@ -149,6 +149,7 @@ def maintenance_log(
         "status": status,
         "system": config.system,
         "environment": config.environment,
+        "suites": sorted({r["suite"] for r in results}),
         "counts": counts(results),
     }
 

@@ -228,7 +228,11 @@ def result_for_report(
         "incidentType": spec.incident_type,
         "metrics": dict(assessed.metrics) if assessed else {},
         "thresholds": dict(assessed.thresholds) if assessed else {},
-        "findings": [f.to_json() for f in assessed.findings] if assessed else [],
+        "findings": [
+            {**f.to_json(), "description": state.redact(f.description)} for f in assessed.findings
+        ]
+        if assessed
+        else [],
         "details": assessed.details if assessed else {},
         "message": state.redact(message),
         "duration": round(float(report.duration), 4),

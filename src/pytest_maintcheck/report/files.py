@@ -10,6 +10,8 @@ from typing import Any
 
 from pytest_maintcheck.redact import Redactor
 
+_INDENT_BELOW = 256 * 1024
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write beside the target, fsync, then rename over it."""
@@ -29,18 +31,28 @@ def write_atomic(path: Path, text: str) -> None:
 def publish_run(
     report_dir: Path, staging: Path, run_id: str, records: dict[str, Any], redact: Redactor
 ) -> Path:
-    """Records into the staging folder beside pytest-html's page, then one rename into place."""
+    """Records into the staging folder beside pytest-html's page, then one rename into place.
+
+    Every message was redacted where it was made; masking the known secrets once more over
+    each whole file is the safety net for anything that slipped past (str.replace, so cheap).
+    """
     staging.mkdir(parents=True, exist_ok=True)
     html = staging / "report.html"
-    if html.exists() and redact.leaks(html.read_text(encoding="utf-8")):
-        write_atomic(html, redact(html.read_text(encoding="utf-8")))
+    if html.exists():
+        page = html.read_text(encoding="utf-8")
+        if redact.leaks(page):
+            write_atomic(html, redact.mask_known(page))
     for name, content in records.items():
-        text = json.dumps(content, indent=2, ensure_ascii=False, default=str) + "\n"
-        write_atomic(staging / name, redact(text))
+        text = json.dumps(content, ensure_ascii=False, default=str)
+        if len(text) < _INDENT_BELOW:
+            # indented for people; a large record stays compact (json's C encoder is 10x faster)
+            text = json.dumps(content, indent=2, ensure_ascii=False, default=str)
+        write_atomic(staging / name, redact.mask_known(text + "\n"))
     final = report_dir / run_id
     os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
-    from pytest_maintcheck.report.index import write_index
+    from pytest_maintcheck.report.index import record_history, write_index
 
+    record_history(report_dir, final, records)
     write_index(report_dir)
     return final
 

@@ -25,6 +25,9 @@ _COLOURS = {
 }
 
 
+_EMPTY_CELLS = ('<td class="col-verdict"></td>', '<td class="col-severity"></td>')
+
+
 class HtmlHooks:
     """Registered only when pytest-html is loaded (its hooks exist only then)."""
 
@@ -42,7 +45,10 @@ class HtmlHooks:
         cells.insert(2, "<th>Severity</th>")
 
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        result = getattr(report, "maintcheck", None) or {}
+        result = getattr(report, "maintcheck", None)
+        if not result:  # a passing setup or teardown phase
+            cells[1:1] = _EMPTY_CELLS
+            return
         verdict = str(result.get("verdict", ""))
         shown = verdict + (" (waived)" if result.get("waived") else "")
         colour = _COLOURS.get(verdict, "#57606a")
