@@ -47,5 +47,8 @@ def test_health(
             subject=health_check.endpoint,
             key="inodeUsage",
         )
+    if health_check.type == "authentication":
+        provider = result.endpoints[0]
+        assessment.details.update(issuer=provider.issuer, jwksKeys=provider.jwks_keys)
     for problem in result.problems:
         assessment.add_finding(Verdict.VIOLATION, f"{health_check.service}: {problem}")

@@ -107,6 +107,11 @@ def test_unknown_section_suggests_too(tmp_path: Path) -> None:
             "expected an http(s) URL",
         ),
         (
+            "version: 1\nhealthChecks:\n  - {service: a, type: api, endpoint: 'http://h:99999/'}\n",
+            3,
+            "is not 1-65535",
+        ),
+        (
             "version: 1\nhealthChecks:\n  - {service: a, type: database, endpoint: replica}\n",
             3,
             "no database named 'replica'",

@@ -99,6 +99,8 @@ def test_all_four_types_pass_against_real_parts(
     assert checks["api"]["metrics"]["errorRate"] == 0
     assert checks["api"]["metrics"]["responseTime"] > 0
     assert checks["db"]["metrics"]["samples"] == 2
+    assert checks["sso"]["details"]["issuer"] == https_api.base_url
+    assert checks["sso"]["details"]["jwksKeys"] == 1
     assert 0 < checks["files"]["metrics"]["usage"] < 1
     assert not list(tmp_path.iterdir())  # the write probe cleaned up after itself
     assert {h["type"] for h in out["health"]} == {"api", "database", "storage", "authentication"}

@@ -604,6 +604,10 @@ class _Builder:
                 parts = urlsplit(endpoint)
                 if parts.scheme not in ("http", "https") or not parts.netloc:
                     raise self.fail(where, f"expected an http(s) URL, got {endpoint!r}")
+                try:
+                    parts.port  # noqa: B018 (reading it validates it)
+                except ValueError:
+                    raise self.fail(where, f"the port in {endpoint!r} is not 1-65535") from None
             elif kind == "database":
                 if "://" not in endpoint and "=" not in endpoint:
                     self.database_ref(where, endpoint)

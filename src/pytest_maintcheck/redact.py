@@ -7,16 +7,23 @@ from collections.abc import Iterable
 
 from pytest_maintcheck.config import redact_dsn
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# control codes (newlines too: a probed value must not fake a line of output), and the
+# invisible format characters that reorder or hide text (bidi overrides, zero-width)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MASK = "***"
 
 
 def printable(text: object, limit: int = 200) -> str:
     """Text from a probed system: control codes made visible, cut to ``limit`` characters."""
-    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(text))
+    shown = _CONTROL.sub(_visible, str(text))
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return shown
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 class Redactor:

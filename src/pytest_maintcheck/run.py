@@ -126,17 +126,18 @@ class RunState:
         return current
 
     def summary_lines(self) -> Iterator[str]:
+        """One line per check that needs attention: its worst finding, at that finding's level."""
+        from pytest_maintcheck.records import severity_of
+
         for r in sorted(self.results.values(), key=lambda r: r["nodeid"]):
             if r["verdict"] in ("pass", "skipped"):
                 continue
             tag = r["verdict"].upper() + (" (waived)" if r.get("waived") else "")
-            first = r["message"].splitlines()[0] if r["message"] else ""
-            first = (
-                first.split(": ", 1)[1]
-                if first.startswith(("DEGRADED: ", "VIOLATION: "))
-                else first
-            )
-            yield f"{tag} [{r['severity']}] {r['name']}: {first}"
+            first = r["findings"][0] if r["findings"] else None
+            severity = severity_of(first, r) if first else r["severity"]
+            text = f"{first['description']} -> {first['action']}" if first else r["message"]
+            more = f" (+{len(r['findings']) - 1} more)" if len(r["findings"]) > 1 else ""
+            yield f"{tag} [{severity}] {r['name']}: {text.splitlines()[0] if text else ''}{more}"
 
     # -- files -----------------------------------------------------------------------------
 

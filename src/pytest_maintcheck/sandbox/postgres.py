@@ -390,11 +390,10 @@ class PostgresCluster:
             user = self._superuser
             password = self._password if password is None else password
         kwargs.setdefault("connect_timeout", 10)
+        kwargs.setdefault("autocommit", True)
         if password is not None:
             kwargs["password"] = password
-        return psycopg.connect(
-            host=self._host, port=self.port, dbname=dbname, user=user, autocommit=True, **kwargs
-        )
+        return psycopg.connect(host=self._host, port=self.port, dbname=dbname, user=user, **kwargs)
 
     # -- helpers ---------------------------------------------------------------------------
 
