@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from check_runs import read_record, run_checks
 from pytest_maintcheck.probes.access import file_accounts, postgres_accounts, read_roster
 from pytest_maintcheck.probes.postgres import ProbeError
 from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
-
-CHECKS = Path(__file__).resolve().parents[1] / "checks" / "test_monthly_security.py"
 
 
 @pytest.fixture
@@ -104,22 +102,10 @@ def test_csv_and_json_exports_and_the_roster(tmp_path: Path) -> None:
 def run_review(
     pytester: pytest.Pytester, review: dict[str, Any], databases: dict[str, Any] | None = None
 ) -> tuple[pytest.RunResult, dict[str, Any], Path]:
-    path = pytester.path / "maintcheck.yaml"
     config = {"version": 1, "databases": databases or {}, "accessReview": review}
-    path.write_text(yaml.safe_dump(config))
-    result = pytester.runpytest_subprocess(
-        f"{CHECKS}::test_access_review",
-        "--maintcheck-config",
-        str(path),
-        "-p",
-        "no:cacheprovider",
-        "--rootdir",
-        str(pytester.path),
-    )
-    runs = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
-    assert runs, result.stdout.str()
-    (check,) = json.loads((runs[-1] / "results.json").read_text())["checks"]
-    return result, check, runs[-1]
+    run = run_checks(pytester, config, "test_monthly_security.py::test_access_review")
+    (check,) = run.check_list
+    return run.result, check, run.run_dir
 
 
 def findings_for(check: dict[str, Any], account: str) -> list[tuple[str, str, str | None]]:
@@ -218,7 +204,7 @@ def test_review_of_postgres_roles_and_an_export_end_to_end(
     # compliance.json carries each finding's own severity (critical is "high" there: 3 levels)
     (access,) = [
         c
-        for c in json.loads((run / "compliance.json").read_text())
+        for c in read_record(run, "compliance.json")
         if c["checks"][0]["nodeid"] == check["nodeid"]
     ]
     shown = {
@@ -236,7 +222,7 @@ def test_review_of_postgres_roles_and_an_export_end_to_end(
         "erin inactive for 70d (warn > 60d, fail > 90d)": "medium",
     }
     # the incident takes the worst violation's severity
-    (incident,) = json.loads((run / "incidents.json").read_text())
+    (incident,) = read_record(run, "incidents.json")
     assert incident["severity"] == "critical"
 
     # every account looked at is listed for sign-off, with its roster status and findings

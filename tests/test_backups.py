@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -12,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from check_runs import run_checks
 from pytest_maintcheck.probes.restore import SCRATCH_PREFIX, find_client_tool
 from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
 
@@ -84,7 +83,6 @@ def scratch_databases(cluster: PostgresCluster) -> list[str]:
 
 # ---------------------------------------------------------------------------- end to end
 
-CHECKS = Path(__file__).parents[1] / "checks" / "test_weekly_backups.py"
 RESTORER = "restorer_t"
 RESTORER_PASSWORD = "restorer-pass-5521"
 
@@ -140,18 +138,9 @@ def run_weekly(
         "databases": {"restore": {"dsn": restore_dsn}},
         "backups": backups,
     }
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("PGPASSWORD", RESTORER_PASSWORD)
-    result = pytester.runpytest_subprocess(
-        str(CHECKS), "--maintcheck-config", str(path), "-p", "no:cacheprovider",
-        "--rootdir", str(pytester.path), *args,
-    )  # fmt: skip
-    runs = sorted((pytester.path / "reports").iterdir())
-    assert runs, result.stdout.str()
-    checks = json.loads((runs[-1] / "results.json").read_text())["checks"]
-    log = json.loads((runs[-1] / "maintenance-log.json").read_text())
-    return result, {c["name"]: c for c in checks}, log
+    run = run_checks(pytester, cfg, "test_weekly_backups.py", args=args)
+    return run.result, run.by_name, run.record("maintenance-log.json")
 
 
 def test_good_dump_restores_and_every_check_passes(

@@ -6,7 +6,6 @@ it exists for, so removing a rule fails its case.
 
 from __future__ import annotations
 
-import json
 import shutil
 import ssl
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
+from check_runs import CHECKS, newest_run, read_record
 from pytest_maintcheck.probes.certificates import examine_endpoint, name_matches
 from pytest_maintcheck.sandbox import (
     CertAuthority,
@@ -32,8 +32,6 @@ from pytest_maintcheck.sandbox import (
 
 # serving TLS 1.1 on purpose, to show the review catches it
 pytestmark = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
-
-CHECKS = Path(__file__).resolve().parents[1] / "checks" / "test_monthly_security.py"
 
 
 def serve(stack: ExitStack, cert: Path, key: Path, max_tls: ssl.TLSVersion | None = None) -> int:
@@ -141,7 +139,7 @@ def review(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
                 sys.executable,
                 "-m",
                 "pytest",
-                f"{CHECKS}::test_certificate",
+                f"{CHECKS / 'test_monthly_security.py'}::test_certificate",
                 "--maintcheck-config",
                 str(config),
                 "--maintcheck-report-dir",
@@ -157,9 +155,8 @@ def review(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
             check=False,
             cwd=run,
         )
-        runs = sorted((run / "reports").iterdir())
-        assert runs, done.stdout + done.stderr
-        results = json.loads((runs[-1] / "results.json").read_text())
+        newest = newest_run(run / "reports", done.stdout + done.stderr)
+        results = read_record(newest, "results.json")
         yield {c["target"]: c for c in results["checks"]}
 
 

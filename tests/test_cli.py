@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from check_runs import read_record, run_dirs
 from pytest_maintcheck.sandbox import SandboxApi, port_is_open
 
 MAINTCHECK = [sys.executable, "-m", "pytest_maintcheck.cli"]
@@ -61,7 +62,7 @@ def test_run_uses_the_folder_config_from_anywhere(tmp_path: Path, https_api: San
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 passed" in out.stdout
-    (run,) = (tmp_path / "reports").iterdir()
+    (run,) = run_dirs(tmp_path / "reports")
     assert (run / "report.html").is_file()
 
 
@@ -82,8 +83,8 @@ def test_demo_runs_the_daily_suite_on_real_parts_and_cleans_up(tmp_path: Path) -
     before = _demo_dirs()
     out = maintcheck("demo", "--suite", "daily", "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    (run,) = (tmp_path / "r").iterdir()
-    health = json.loads((run / "health.json").read_text())
+    (run,) = run_dirs(tmp_path / "r")
+    health = read_record(run, "health.json")
     assert {h["type"] for h in health} == {"api", "database", "storage", "authentication"}
     assert (run / "report.html").is_file()
     assert f"reports are in {tmp_path / 'r'}" in out.stdout

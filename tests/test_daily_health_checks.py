@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from check_runs import run_checks
 from pytest_maintcheck.sandbox import CertAuthority, PostgresCluster, SandboxApi, SandboxDatabase
 from pytest_maintcheck.sandbox.postgres import free_port
-
-CHECKS = Path(__file__).parents[1] / "checks" / "test_daily_health.py"
 
 
 @pytest.fixture
@@ -35,25 +32,10 @@ def run_suite(
     monkeypatch: pytest.MonkeyPatch | None = None,
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
     cfg = {"version": 1, "system": "test", "healthChecks": health, "databases": databases or {}}
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump(cfg))
     if env_password is not None and monkeypatch is not None:
         monkeypatch.setenv("PGPASSWORD", env_password)
-    result = pytester.runpytest_subprocess(
-        str(CHECKS),
-        "--maintcheck-config",
-        str(path),
-        "-p",
-        "no:cacheprovider",
-        "--rootdir",
-        str(pytester.path),
-        *args,
-    )
-    runs = sorted((pytester.path / "reports").iterdir())
-    assert runs, result.stdout.str()
-    results = json.loads((runs[-1] / "results.json").read_text())
-    health_json = json.loads((runs[-1] / "health.json").read_text())
-    return result, {"checks": {c["target"]: c for c in results["checks"]}, "health": health_json}
+    run = run_checks(pytester, cfg, "test_daily_health.py", args=args)
+    return run.result, {"checks": run.checks, "health": run.record("health.json")}
 
 
 def test_all_four_types_pass_against_real_parts(

@@ -7,26 +7,22 @@ runs checks/test_weekly_database.py end to end in a pytest subprocess.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import yaml
 from psycopg import sql
 
+from check_runs import CheckRun, run_checks
 from pytest_maintcheck.config import Database, DatabaseMaintenanceTarget
 from pytest_maintcheck.probes import pg_maintenance as pgm
 from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
-
-CHECKS = Path(__file__).parents[1] / "checks" / "test_weekly_database.py"
 
 
 @dataclass
@@ -35,18 +31,17 @@ class Role:
     password: str
 
 
-@dataclass
-class Run:
-    outcomes: dict[str, int]
-    stdout: str
-    run_dir: Path
+class Run(CheckRun):
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return {k: v for k, v in self.result.parseoutcomes().items() if k != "deselected"}
+
+    @property
+    def stdout(self) -> str:
+        return self.result.stdout.str()
 
     def results(self) -> dict[str, dict[str, Any]]:
-        checks = json.loads((self.run_dir / "results.json").read_text())["checks"]
-        return {c["nodeid"].split("::")[-1].split("[")[0]: c for c in checks}
-
-    def record(self, name: str) -> Any:
-        return json.loads((self.run_dir / name).read_text())
+        return self.by_test
 
     def everything_written(self) -> str:
         return self.stdout + "".join(p.read_text() for p in self.run_dir.iterdir() if p.is_file())
@@ -88,7 +83,7 @@ def flush(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_stat_force_next_flush()")
 
 
-def run_checks(
+def run_weekly(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
     db: SandboxDatabase,
@@ -105,17 +100,10 @@ def run_checks(
         "databases": {"primary": {"dsn": db.cluster.dsn(db.name, user=role.name)}},
         "databaseMaintenance": [entry],
     }
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("PGPASSWORD", role.password)
-    result = pytester.runpytest_subprocess(
-        str(CHECKS), "--maintcheck-config", str(path), "-p", "no:cacheprovider",
-        "--rootdir", str(pytester.path), "--maintcheck-report-dir", str(pytester.path / "r"),
-        *args,
-    )  # fmt: skip
-    runs = sorted(p for p in (pytester.path / "r").iterdir() if p.is_dir())
-    outcomes = {k: v for k, v in result.parseoutcomes().items() if k != "deselected"}
-    return Run(outcomes, result.stdout.str(), runs[-1])
+    report_dir = pytester.path / "r"
+    run = run_checks(pytester, config, "test_weekly_database.py", args=args, report_dir=report_dir)
+    return Run(run.result, run.run_dir)
 
 
 def table_counters(db: SandboxDatabase) -> list[tuple[Any, ...]]:
@@ -168,7 +156,7 @@ def test_dead_tuples_name_the_table_and_the_vacuum(
 ) -> None:
     make_dead_tuples(pg_db, "readings")
     make_dead_tuples(pg_db, "tiny_lookup", rows=100)  # 60 dead: under minDeadTuples, ignored
-    run = run_checks(pytester, monkeypatch, pg_db, monitor, "-k", "dead_tuples")
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor, "-k", "dead_tuples")
     assert run.outcomes == {"failed": 1}
     result = run.results()["test_dead_tuples"]
     assert "public.readings (6000 dead of 10000 rows): dead tuple ratio 60%" in result["message"]
@@ -192,7 +180,7 @@ def test_tables_past_the_autovacuum_trigger_are_flagged(
         conn.execute("ANALYZE orders")
         conn.execute("DELETE FROM orders WHERE id <= 5000")  # 5%: under the 10% ratio warning
         flush(conn)
-    run = run_checks(pytester, monkeypatch, pg_db, monitor, "-k", "dead_tuples")
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor, "-k", "dead_tuples")
     assert run.outcomes == {"degraded": 1}
     message = run.results()["test_dead_tuples"]["message"]
     assert "public.orders: 5000 dead tuples, past autovacuum's trigger of 1050" in message
@@ -210,7 +198,7 @@ def test_never_vacuumed_table_with_rows_is_a_finding(
         conn.execute("INSERT INTO notes SELECT generate_series(1, 10)")
         conn.execute("CREATE TABLE empty_table (id int)")
         flush(conn)
-    run = run_checks(pytester, monkeypatch, pg_db, monitor, "-k", "vacuum_age")
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor, "-k", "vacuum_age")
     assert run.outcomes == {"failed": 1}
     message = run.results()["test_vacuum_age"]["message"]
     assert "public.notes: last vacuumed never" in message
@@ -225,7 +213,7 @@ def test_invalid_index_is_named_with_reindex(
     monitor: Role,
 ) -> None:
     make_invalid_index(pg_db)
-    run = run_checks(pytester, monkeypatch, pg_db, monitor, "-k", "invalid_indexes")
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor, "-k", "invalid_indexes")
     assert run.outcomes == {"failed": 1}
     result = run.results()["test_invalid_indexes"]
     assert "public.visits_ticket_uq on visits is invalid" in result["message"]
@@ -243,7 +231,7 @@ def test_open_transaction_is_named_without_its_query(
         held.autocommit = False
         held.execute("SELECT 'MRN-4471-secret'")  # patient data in the query text
         pid = held.info.backend_pid
-        run = run_checks(
+        run = run_weekly(
             pytester, monkeypatch, pg_db, monitor, "-k", "connections",
             thresholds={"longTransaction": {"warn": "0s", "fail": "1h"}},
         )  # fmt: skip
@@ -264,7 +252,7 @@ def test_wraparound_reports_the_share_of_freeze_max_age_and_the_oldest_tables(
     pg_db: SandboxDatabase,
     monitor: Role,
 ) -> None:
-    run = run_checks(
+    run = run_weekly(
         pytester, monkeypatch, pg_db, monitor, "-k", "wraparound",
         thresholds={"wraparoundAge": {"warn": 1, "fail": 1_000_000_000}},
     )  # fmt: skip
@@ -283,7 +271,7 @@ def test_size_lists_largest_tables_and_indexes_and_the_database_record(
 ) -> None:
     make_dead_tuples(pg_db, "big_readings", rows=50_000)
     make_dead_tuples(pg_db, "small_readings", rows=100)
-    run = run_checks(
+    run = run_weekly(
         pytester, monkeypatch, pg_db, monitor, "-k", "database_size",
         thresholds={"size": {"warn": "1MB", "fail": "10GB"}},
     )  # fmt: skip
@@ -309,7 +297,7 @@ def test_cache_hit_ratio_gives_no_verdict_on_little_traffic(
     pg_db: SandboxDatabase,
     monitor: Role,
 ) -> None:
-    run = run_checks(
+    run = run_weekly(
         pytester, monkeypatch, pg_db, monitor, "-k", "cache_hit",
         thresholds={"cacheHitRatio": {"warn": 0.9999999, "fail": 0.999999}},
     )  # fmt: skip
@@ -332,7 +320,7 @@ def test_cache_hit_ratio_judged_with_enough_traffic(
                      " FROM generate_series(1, 150000) g")  # fmt: skip
         conn.execute("SELECT count(*) FROM scans")
         flush(conn)
-    run = run_checks(pytester, monkeypatch, pg_db, monitor, "-k", "cache_hit")
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor, "-k", "cache_hit")
     assert run.outcomes == {"failed": 1}
     result = run.results()["test_cache_hit"]
     assert result["metrics"]["cacheHitRatio"] < 0.9
@@ -346,7 +334,7 @@ def test_slow_queries_skip_says_how_to_enable_pg_stat_statements(
     pg_db: SandboxDatabase,
     monitor: Role,
 ) -> None:
-    run = run_checks(pytester, monkeypatch, pg_db, monitor, "-k", "slow_queries", "-rs")
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor, "-k", "slow_queries", "-rs")
     assert run.outcomes == {"skipped": 1}
     assert "CREATE EXTENSION pg_stat_statements" in run.stdout
     assert "shared_preload_libraries" in run.stdout
@@ -363,7 +351,7 @@ def test_slow_statements_by_queryid_with_redacted_text(
         # a utility statement keeps its literals in pg_stat_statements: the check must not
         conn.execute("DO $$BEGIN PERFORM pg_sleep(0.3); RAISE NOTICE 'MRN-9921'; END$$")
         conn.execute("SELECT pg_sleep(0.3), 'MRN-9922'")
-    run = run_checks(
+    run = run_weekly(
         pytester, monkeypatch, pg_db, monitor, "-k", "slow_queries",
         thresholds={"slowQuery": {"warn": "100ms", "fail": "200ms"}},
     )  # fmt: skip
@@ -391,7 +379,7 @@ def test_unused_and_duplicate_indexes_are_low_findings(
         conn.execute("SET enable_seqscan = off")
         conn.execute("SELECT * FROM labs WHERE id = 5")  # labs_id is used
         flush(conn)
-    run = run_checks(pytester, monkeypatch, pg_db, monitor, "-k", "index_usage")
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor, "-k", "index_usage")
     assert run.outcomes == {"degraded": 1}
     message = run.results()["test_index_usage"]["message"]
     assert "public.labs_code on labs" in message
@@ -418,7 +406,7 @@ def test_without_pg_monitor_connections_name_the_missing_grant(
     plain = connect_only
     with pg_db.connect() as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements")
-    run = run_checks(pytester, monkeypatch, pg_db, plain, "-k", "connections or slow_queries")
+    run = run_weekly(pytester, monkeypatch, pg_db, plain, "-k", "connections or slow_queries")
     assert run.outcomes == {"failed": 2}
     for check in ("test_connections", "test_slow_queries"):
         assert f"missing grant: GRANT pg_monitor TO {plain.name}" in run.results()[check]["message"]
@@ -437,7 +425,7 @@ def test_without_connect_every_check_names_the_missing_grant(
                 sql.Identifier(pg_db.name), sql.Identifier(monitor.name)
             )
         )
-    run = run_checks(pytester, monkeypatch, pg_db, monitor)
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor)
     assert run.outcomes == {"failed": 9}
     grant = f"missing grant: GRANT CONNECT ON DATABASE {pg_db.name} TO {monitor.name}"
     assert all(grant in r["message"] for r in run.results().values())
@@ -462,7 +450,7 @@ def test_a_run_without_apply_changes_nothing(
         ).fetchone()
         assert row is not None
         sessions_before = row[0] + 1  # this session counts once it ends
-    run = run_checks(pytester, monkeypatch, pg_db, monitor)
+    run = run_weekly(pytester, monkeypatch, pg_db, monitor)
     assert run.outcomes["failed"] >= 3
     # nine checks, one snapshot: the database saw exactly one session from the run
     with pg_db.connect() as conn:
@@ -492,7 +480,7 @@ def test_apply_as_monitor_only_names_the_missing_grant_and_changes_nothing(
 ) -> None:
     make_dead_tuples(pg_db)
     before = table_counters(pg_db)
-    run = run_checks(
+    run = run_weekly(
         pytester, monkeypatch, pg_db, monitor, "-k", "dead_tuples", "--maintcheck-apply"
     )
     assert run.outcomes == {"failed": 1}
@@ -539,7 +527,7 @@ def test_apply_repairs_then_judges_the_remeasured_state(
     make_dead_tuples(pg_db)
     make_invalid_index(pg_db, remove_duplicates=True)
     _own_everything(pg_db, maintainer)
-    run = run_checks(
+    run = run_weekly(
         pytester, monkeypatch, pg_db, maintainer, "--maintcheck-apply",
         "-k", "dead_tuples or invalid_indexes or vacuum_age",
     )  # fmt: skip
@@ -570,7 +558,7 @@ def test_a_failed_reindex_is_reported_and_leaves_no_debris(
     make_dead_tuples(pg_db)
     make_invalid_index(pg_db)  # the duplicates stay: the rebuild must fail again
     _own_everything(pg_db, maintainer)
-    run = run_checks(
+    run = run_weekly(
         pytester, monkeypatch, pg_db, maintainer, "--maintcheck-apply", "-k", "invalid_indexes"
     )
     assert run.outcomes == {"failed": 1}

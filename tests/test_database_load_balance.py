@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from check_runs import run_checks, run_dirs
 from pytest_maintcheck.sandbox import SandboxApi
-
-CHECKS = Path(__file__).parents[1] / "checks" / "test_weekly_load_balance.py"
 
 
 def run(pytester: pytest.Pytester, *replicas: SandboxApi) -> tuple[dict[str, int], dict[str, Any]]:
@@ -28,15 +24,11 @@ def run(pytester: pytest.Pytester, *replicas: SandboxApi) -> tuple[dict[str, int
             }
         ],
     }
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = pytester.runpytest_subprocess(
-        str(CHECKS), "--maintcheck-config", str(path), "-p", "no:cacheprovider",
-        "--rootdir", str(pytester.path), "--maintcheck-report-dir", str(pytester.path / "r"),
-    )  # fmt: skip
-    (run_dir,) = (p for p in (pytester.path / "r").iterdir() if p.is_dir())
-    (check,) = json.loads((run_dir / "results.json").read_text())["checks"]
-    return result.parseoutcomes(), check
+    report_dir = pytester.path / "r"
+    checked = run_checks(pytester, config, "test_weekly_load_balance.py", report_dir=report_dir)
+    (_one_run,) = run_dirs(report_dir)
+    (check,) = checked.check_list
+    return checked.result.parseoutcomes(), check
 
 
 def test_balanced_replicas_pass(pytester: pytest.Pytester, http_api: SandboxApi) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from check_runs import newest_run, read_record, run_checks
 from pytest_maintcheck.probes.dependencies import (
     Pin,
     load_advisories,
@@ -17,8 +17,6 @@ from pytest_maintcheck.probes.dependencies import (
     vulnerabilities,
 )
 from pytest_maintcheck.probes.policies import front_matter_date, policy_status
-
-CHECKS = Path(__file__).resolve().parents[1] / "checks" / "test_monthly_security.py"
 
 
 def osv(ident: str, name: str, **affected: Any) -> dict[str, Any]:
@@ -127,21 +125,10 @@ def write_project(base: Path, requirements: str, *advisories: dict[str, Any]) ->
 def run_monthly(
     pytester: pytest.Pytester, section: str, entries: list[dict[str, Any]], test: str
 ) -> tuple[pytest.RunResult, dict[str, dict[str, Any]]]:
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, section: entries}))
-    result = pytester.runpytest_subprocess(
-        f"{CHECKS}::{test}",
-        "--maintcheck-config",
-        str(path),
-        "-p",
-        "no:cacheprovider",
-        "--rootdir",
-        str(pytester.path),
+    run = run_checks(
+        pytester, {"version": 1, section: entries}, f"test_monthly_security.py::{test}"
     )
-    runs = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
-    assert runs, result.stdout.str()
-    checks = json.loads((runs[-1] / "results.json").read_text())["checks"]
-    return result, {c["target"]: c for c in checks}
+    return run.result, run.checks
 
 
 def test_dependency_findings_end_to_end(pytester: pytest.Pytester) -> None:
@@ -206,10 +193,10 @@ def test_dependency_findings_end_to_end(pytester: pytest.Pytester) -> None:
     }
     assert by_text[next(d for d in by_text if "jinja2 2.10" in d)]["verdict"] == "violation"
     # compliance.json shows them on its three levels (critical as high, none: the check's high)
-    run = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())[-1]
+    run = newest_run(pytester.path / "reports")
     patching = [
         f
-        for c in json.loads((run / "compliance.json").read_text())
+        for c in read_record(run, "compliance.json")
         for f in c["findings"]
         if f["check"] == backend["nodeid"]
     ]

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
+from check_runs import run_checks, run_dirs
 from pytest_maintcheck.redact import printable
 from pytest_maintcheck.sandbox import SandboxApi
 from pytest_maintcheck.sandbox.api_server import HOSTILE_BODY
 
-CHECKS = Path(__file__).parents[1] / "checks" / "test_daily_health.py"
 RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\r")
 HOSTILE = "<script>alert(1)</script>\x1b[31mRED\x1b[0m\x1b]0;owned\x07\x9b2J"
 
@@ -89,19 +87,9 @@ def test_daily_suite_against_a_hostile_identity_provider(
         {"service": "sso-html", "type": "authentication", "endpoint": http_api.url("/hostile")},
         {"service": "web-html", "type": "api", "endpoint": http_api.url("/hostile")},
     ]
-    config = pytester.path / "maintcheck.yaml"
-    config.write_text(yaml.safe_dump({"version": 1, "system": "test", "healthChecks": health}))
-    result = pytester.runpytest_subprocess(
-        str(CHECKS),
-        "--maintcheck-config",
-        str(config),
-        "--rootdir",
-        str(pytester.path),
-        "-p",
-        "no:cacheprovider",
-        "--color=no",
-        "-rA",
-    )
+    config = {"version": 1, "system": "test", "healthChecks": health}
+    checked = run_checks(pytester, config, "test_daily_health.py", args=["--color=no", "-rA"])
+    result = checked.result
     assert result.parseoutcomes() == {"failed": 2, "passed": 1}, result.stdout.str()
 
     terminal = result.stdout.str() + result.stderr.str()
@@ -112,9 +100,8 @@ def test_daily_suite_against_a_hostile_identity_provider(
     assert not any(c in terminal for c in RAW_CONTROLS)
     assert "A" * 500 not in terminal
 
-    (run,) = (p for p in (pytester.path / "reports").iterdir() if p.is_dir())
-    results = json.loads((run / "results.json").read_text())
-    checks = {c["target"]: c for c in results["checks"]}
+    (run,) = run_dirs(pytester.path / "reports")
+    checks = checked.checks
     hostile = checks["sso-hostile"]
     assert hostile["verdict"] == "violation"
     assert r"JWKS at http://127.0.0.1:" in hostile["message"]

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from check_runs import read_record, run_dirs
+
 pytest_plugins = ["pytester"]
 
 LATENCY_CHECKS = """
@@ -32,15 +34,6 @@ def checks(pytester: pytest.Pytester, values: dict[str, int], name: str = "test_
 
 def config(pytester: pytest.Pytester, extra: str = "") -> Path:
     return pytester.makefile(".yaml", maintcheck="version: 1\nsystem: test system\n" + extra)
-
-
-def run_dirs(pytester: pytest.Pytester) -> list[Path]:
-    reports = pytester.path / "reports"
-    return sorted(p for p in reports.iterdir() if p.is_dir()) if reports.is_dir() else []
-
-
-def records(run: Path, name: str) -> Any:
-    return json.loads((run / name).read_text())
 
 
 def html_rows(page: str) -> list[list[str]]:
@@ -132,7 +125,7 @@ def test_a_run_writes_its_records_and_report(pytester: pytest.Pytester) -> None:
     config(pytester)
     checks(pytester, {"fast": 100, "slow": 500, "down": 900})
     pytester.runpytest("--maintcheck-type=emergency")
-    (run,) = run_dirs(pytester)
+    (run,) = run_dirs(pytester.path / "reports")
     names = {p.name for p in run.iterdir()}
     assert names == {
         "maintenance-log.json",
@@ -144,14 +137,14 @@ def test_a_run_writes_its_records_and_report(pytester: pytest.Pytester) -> None:
         "database-maintenance.json",
     }
     assert not [p for p in (pytester.path / "reports").iterdir() if p.name.startswith(".")]
-    log = records(run, "maintenance-log.json")
+    log = read_record(run, "maintenance-log.json")
     assert log["taskId"] == run.name
     assert log["type"] == "emergency"
     assert log["status"] == "completed"
     assert set(log["performed"]) == {"by", "at", "duration"}
     assert len(log["details"]["findings"]) == 2
     assert len(log["details"]["followUp"]) == 2
-    results = {c["target"]: c for c in records(run, "results.json")["checks"]}
+    results = {c["target"]: c for c in read_record(run, "results.json")["checks"]}
     assert [results[t]["verdict"] for t in ("fast", "slow", "down")] == [
         "pass",
         "degraded",
@@ -161,10 +154,10 @@ def test_a_run_writes_its_records_and_report(pytester: pytest.Pytester) -> None:
     assert results["down"]["thresholds"]["responseTime"]["fail"] == 800
     assert results["down"]["severity"] == "high"
     assert any("HIPAA" in r for r in results["down"]["requirements"])
-    (compliance,) = records(run, "compliance.json")
+    (compliance,) = read_record(run, "compliance.json")
     assert compliance["status"] == "violation"
     assert {f["severity"] for f in compliance["findings"]} == {"high"}
-    (incident,) = records(run, "incidents.json")
+    (incident,) = read_record(run, "incidents.json")
     assert incident["timeline"]["detected"]
     assert not incident["timeline"]["resolved"]
     assert {s["status"] for s in incident["steps"]} == {"pending"}
@@ -180,14 +173,14 @@ def test_an_incident_is_resolved_by_a_later_passing_run(pytester: pytest.Pyteste
     config(pytester, "owners: {default: dba-oncall}\n")
     checks(pytester, {"api": 900})
     pytester.runpytest()
-    first = run_dirs(pytester)[0]
+    first = run_dirs(pytester.path / "reports")[0]
     before = (first / "incidents.json").read_bytes()
-    (incident,) = records(first, "incidents.json")
+    (incident,) = read_record(first, "incidents.json")
     assert {s["owner"] for s in incident["steps"]} == {"dba-oncall"}
     checks(pytester, {"api": 100})
     pytester.runpytest()
-    second = run_dirs(pytester)[1]
-    (resolved,) = records(second, "incidents.json")
+    second = run_dirs(pytester.path / "reports")[1]
+    (resolved,) = read_record(second, "incidents.json")
     assert resolved["timeline"]["detected"] == incident["timeline"]["detected"]
     assert resolved["timeline"]["resolved"]
     assert (first / "incidents.json").read_bytes() == before  # an earlier run is never touched
@@ -203,13 +196,13 @@ def test_waived_violation_reports_but_does_not_fail(pytester: pytest.Pytester) -
     result = pytester.runpytest()
     assert result.parseoutcomes() == {"waived": 1}
     assert result.ret == 0
-    (run,) = run_dirs(pytester)
-    (check,) = records(run, "results.json")["checks"]
+    (run,) = run_dirs(pytester.path / "reports")
+    (check,) = read_record(run, "results.json")["checks"]
     assert check["verdict"] == "violation"
     assert check["waived"] is True
     assert check["waiver"]["justification"] == "vendor fix OPS-231"
-    assert records(run, "incidents.json") == []
-    (compliance,) = records(run, "compliance.json")
+    assert read_record(run, "incidents.json") == []
+    (compliance,) = read_record(run, "compliance.json")
     assert "WAIVED until 2999-01-31" in compliance["findings"][0]["description"]
 
 
@@ -233,14 +226,14 @@ def test_xdist_gives_the_same_records_as_a_serial_run(pytester: pytest.Pytester)
     pytester.runpytest_subprocess()
     serial_result = pytester.runpytest_subprocess("-n", "2")
     assert serial_result.parseoutcomes() == {"passed": 2, "failed": 2, "degraded": 2}
-    serial, parallel = run_dirs(pytester)
+    serial, parallel = run_dirs(pytester.path / "reports")
 
     def comparable(run: Path) -> Any:
-        checks_ = records(run, "results.json")["checks"]
+        checks_ = read_record(run, "results.json")["checks"]
         for c in checks_:
             del c["duration"], c["finishedAt"]
-        log = records(run, "maintenance-log.json")
-        return checks_, log["details"], log["status"], records(run, "compliance.json")
+        log = read_record(run, "maintenance-log.json")
+        return checks_, log["details"], log["status"], read_record(run, "compliance.json")
 
     assert comparable(serial) == comparable(parallel)
     assert "Maintenance verdicts" in (parallel / "report.html").read_text()
@@ -259,8 +252,8 @@ def test_health(health_check, assessment):
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*nothing to check: no healthChecks in maintcheck.yaml*"])
-    (run,) = run_dirs(pytester)
-    assert records(run, "maintenance-log.json")["status"] == "partial"
+    (run,) = run_dirs(pytester.path / "reports")
+    assert read_record(run, "maintenance-log.json")["status"] == "partial"
 
 
 def test_suite_markers_select_checks(pytester: pytest.Pytester) -> None:
@@ -305,7 +298,7 @@ def test_crash(assessment):
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == 1
     assert "login failed for postgresql://u:***@127.0.0.1:9/x with ***" in output
-    (run,) = run_dirs(pytester)
+    (run,) = run_dirs(pytester.path / "reports")
     everything = output + "".join(p.read_text() for p in run.iterdir())
     assert "pg-Secret-771" not in everything
     assert "dsn-Secret-552" not in everything
@@ -323,7 +316,7 @@ def test_hostile(assessment):
 """
     )
     pytester.runpytest()
-    (run,) = run_dirs(pytester)
+    (run,) = run_dirs(pytester.path / "reports")
     html = (run / "report.html").read_text()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -341,11 +334,11 @@ def test_bug(assessment):
     )
     result = pytester.runpytest()
     assert result.ret == 1
-    (run,) = run_dirs(pytester)
-    (check,) = records(run, "results.json")["checks"]
+    (run,) = run_dirs(pytester.path / "reports")
+    (check,) = read_record(run, "results.json")["checks"]
     assert check["verdict"] == "error"
     assert "permission denied for table pg_authid" in check["message"]
-    assert records(run, "maintenance-log.json")["status"] == "partial"
+    assert read_record(run, "maintenance-log.json")["status"] == "partial"
 
 
 def test_a_finding_may_carry_its_own_severity(pytester: pytest.Pytester) -> None:
@@ -361,12 +354,12 @@ def test_guessed(assessment):
 """
     )
     pytester.runpytest()
-    (run,) = run_dirs(pytester)
-    (compliance,) = records(run, "compliance.json")
+    (run,) = run_dirs(pytester.path / "reports")
+    (compliance,) = read_record(run, "compliance.json")
     assert [f["severity"] for f in compliance["findings"]] == ["high", "low"]
-    (incident,) = records(run, "incidents.json")  # the check itself is only medium
+    (incident,) = read_record(run, "incidents.json")  # the check itself is only medium
     assert incident["severity"] == "critical"
-    log = records(run, "maintenance-log.json")
+    log = read_record(run, "maintenance-log.json")
     assert log["details"]["findings"][1].startswith("[low] test_guessed")
 
 
@@ -387,7 +380,7 @@ def test_the_index_lists_every_run_newest_first(pytester: pytest.Pytester) -> No
     pytester.runpytest()
     checks(pytester, {"fast": 100})
     pytester.runpytest()
-    first, second = run_dirs(pytester)
+    first, second = run_dirs(pytester.path / "reports")
     index = (pytester.path / "reports" / "index.html").read_text()
     assert index.index(second.name) < index.index(first.name)
     assert f'<a href="{first.name}/report.html">' in index

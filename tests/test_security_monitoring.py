@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
+from check_runs import run_checks
 from pytest_maintcheck.probes.authlog import (
     LoginEvent,
     OffHoursWindow,
@@ -29,7 +29,6 @@ from pytest_maintcheck.probes.postgres import ProbeError
 from pytest_maintcheck.probes.sessions import app_sessions, pg_sessions
 from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
 
-CHECKS = Path(__file__).resolve().parents[1] / "checks" / "test_daily_security.py"
 NOW = datetime(2025, 3, 5, 12, 0, tzinfo=UTC)  # a Wednesday; New York is UTC-5 that day
 DAY = 86400.0
 
@@ -325,7 +324,7 @@ def test_app_sessions_query_runs_read_only_and_bounded(
 # ---------------------------------------------------------------------------- end to end
 
 
-def run_checks(
+def run_daily_security(
     pytester: pytest.Pytester,
     security: dict[str, object],
     databases: dict[str, object] | None,
@@ -337,23 +336,10 @@ def run_checks(
         "databases": databases or {},
         "securityMonitoring": security,
     }
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    target = f"{CHECKS}::{select[0]}" if len(select) == 1 else str(CHECKS)
-    result = pytester.runpytest_subprocess(
-        target,
-        "--maintcheck-config",
-        str(path),
-        "-p",
-        "no:cacheprovider",
-        "--rootdir",
-        str(pytester.path),
-        "-rA",
-    )
-    runs = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
-    assert runs, result.stdout.str()
-    results = json.loads((runs[-1] / "results.json").read_text())
-    return result, {c["name"].split("[")[0]: c for c in results["checks"]}
+    module = "test_daily_security.py"
+    target = f"{module}::{select[0]}" if len(select) == 1 else module
+    run = run_checks(pytester, cfg, target, args=["-rA"])
+    return run.result, run.by_test
 
 
 def severities(check: dict[str, object], text: str) -> list[object]:
@@ -387,7 +373,7 @@ def test_checks_end_to_end_on_a_brute_forced_log(pytester: pytest.Pytester) -> N
     with log.open("a") as f:
         f.write("garbage\n")
     security = {"authLog": {"file": str(log)}, "window": "24h", "offHours": off_hours}
-    result, checks = run_checks(pytester, security, None)
+    result, checks = run_daily_security(pytester, security, None)
     assert result.parseoutcomes() == {"failed": 1, "degraded": 1, "skipped": 1}
     failed, access = checks["test_failed_logins"], checks["test_access_patterns"]
     assert failed["verdict"] == "violation"
@@ -418,7 +404,7 @@ def test_sessions_check_end_to_end_with_a_short_max_idle(
     gen = _held_idle(pg_db, 1.3)
     pid = next(gen)
     try:
-        result, checks = run_checks(pytester, security, databases, "test_sessions")
+        result, checks = run_daily_security(pytester, security, databases, "test_sessions")
     finally:
         gen.close()
     result.assert_outcomes(failed=1)
@@ -427,7 +413,7 @@ def test_sessions_check_end_to_end_with_a_short_max_idle(
     assert "idle for" in message
     # with the session gone and a generous limit, the same database passes
     security["sessions"]["maxIdle"] = "1h"  # type: ignore[index]
-    result, checks = run_checks(pytester, security, databases, "test_sessions")
+    result, checks = run_daily_security(pytester, security, databases, "test_sessions")
     result.assert_outcomes(passed=1)
 
 
@@ -441,7 +427,7 @@ def test_sessions_check_names_the_missing_privilege(
 ) -> None:
     monkeypatch.setenv("PGPASSWORD", plain_role[1])
     databases = {"primary": {"dsn": pg_cluster.dsn(pg_db.name, user=plain_role[0])}}
-    result, checks = run_checks(
+    result, checks = run_daily_security(
         pytester, {"sessions": {"database": "primary"}}, databases, "test_sessions"
     )
     result.assert_outcomes(failed=1)
@@ -450,7 +436,7 @@ def test_sessions_check_names_the_missing_privilege(
 
 def test_unreadable_log_is_a_violation_not_a_crash(pytester: pytest.Pytester) -> None:
     missing = pytester.path / "nope.jsonl"
-    result, checks = run_checks(pytester, {"authLog": {"file": str(missing)}}, None)
+    result, checks = run_daily_security(pytester, {"authLog": {"file": str(missing)}}, None)
     result.assert_outcomes(failed=2, skipped=1)  # no sessions section: skipped
     assert "cannot read the authentication log" in str(checks["test_failed_logins"]["message"])
 
@@ -494,7 +480,7 @@ def test_password_spray_is_caught_per_source_and_a_quiet_log_passes(
         "authLog": {"file": str(log)},
         "failedLogins": {"perSource": {"warn": 2, "fail": 4}},
     }
-    result, checks = run_checks(pytester, security, None, "test_failed_logins")
+    result, checks = run_daily_security(pytester, security, None, "test_failed_logins")
     result.assert_outcomes(failed=1)
     message = str(checks["test_failed_logins"]["message"])
     assert "source first seen at line 16: 6 failed logins" in message
@@ -503,5 +489,5 @@ def test_password_spray_is_caught_per_source_and_a_quiet_log_passes(
 
     log.unlink()
     write_events(log, quiet)
-    result, checks = run_checks(pytester, security, None)
+    result, checks = run_daily_security(pytester, security, None)
     assert result.parseoutcomes() == {"passed": 2, "skipped": 1}
