@@ -87,7 +87,7 @@ def test_demo_runs_the_daily_suite_on_real_parts_and_cleans_up(tmp_path: Path) -
     health = read_record(run, "health.json")
     assert {h["type"] for h in health} == {"api", "database", "storage", "authentication"}
     assert (run / "report.html").is_file()
-    assert f"reports are in {tmp_path / 'r'}" in out.stdout
+    assert f"maintcheck demo: report: {run / 'report.html'}" in out.stdout
     assert _demo_dirs() == before  # the sandbox folder is gone
     password_line = [ln for ln in out.stdout.splitlines() if "PGPASSWORD" in ln]
     assert password_line == []

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from pytest_maintcheck.report.files import run_folders
 from pytest_maintcheck.sandbox import demo_database, demo_security_monthly
 from pytest_maintcheck.sandbox.api_server import SandboxApi
 from pytest_maintcheck.sandbox.demo_backups import backups
@@ -206,6 +207,11 @@ def run_demo(
         env = {**os.environ, **ctx.env}
         print(f"maintcheck demo: running {marker} checks", flush=True)
         status = subprocess.run(argv, env=env, cwd=workdir, check=False).returncode
-        print(f"maintcheck demo: reports are in {report_dir} (newest run last)", flush=True)
+        runs = run_folders(report_dir)
+        if runs:
+            print(f"maintcheck demo: report: {runs[-1] / 'report.html'}", flush=True)
+            print(f"maintcheck demo: all runs: {report_dir / 'index.html'}", flush=True)
+        else:
+            print(f"maintcheck demo: the run wrote no report into {report_dir}", flush=True)
         print("maintcheck demo: stopping the sandbox", flush=True)
     return status
