@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from check_runs import read_record, run_dirs
+from check_runs import newest_run, read_record, run_dirs
 
 pytest_plugins = ["pytester"]
 
@@ -386,3 +386,25 @@ def test_the_index_lists_every_run_newest_first(pytester: pytest.Pytester) -> No
     assert f'<a href="{first.name}/report.html">' in index
     assert "&lt;b&gt;clinic&lt;/b&gt;" in index
     assert "<b>clinic</b>" not in index
+
+
+def test_a_crashed_xdist_worker_leaves_a_partial_log(pytester: pytest.Pytester) -> None:
+    config(pytester)
+    pytester.makepyfile(
+        test_crashing_check="""
+import os
+import pytest
+@pytest.mark.maintcheck("health")
+def test_kills_its_worker(assessment):
+    os._exit(3)
+
+@pytest.mark.maintcheck("health")
+def test_fine(assessment):
+    assessment.metrics["n"] = 1
+"""
+    )
+    result = pytester.runpytest_subprocess("-n", "1")
+    assert result.ret == 1
+    log = read_record(newest_run(pytester.path / "reports"), "maintenance-log.json")
+    assert log["status"] == "partial"
+    assert any("test_kills_its_worker" in f and "crashed" in f for f in log["details"]["findings"])

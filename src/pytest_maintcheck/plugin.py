@@ -42,6 +42,7 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 # ---------------------------------------------------------------------------- options
 
 
+@pytest.hookimpl  # order does not matter for options
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Each --maintcheck-X option is also settable as maintcheck_X in the ini file."""
     group = parser.getgroup("maintcheck", "maintenance checks (pytest-maintcheck)")
@@ -99,11 +100,14 @@ class ResultCollector:
     def __init__(self, state: RunState) -> None:
         self.state = state
 
+    @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A report made for a crashed xdist worker has no result: it is read with a default."""
         result = getattr(report, "maintcheck", None)
         if isinstance(result, dict):
             self.state.add_result(result)
+        elif str(report.when) == "???" and report.failed:  # xdist's report for a crashed worker
+            self.state.crashed.append(report.nodeid)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -116,6 +120,7 @@ def _option(config: pytest.Config, name: str) -> Any:
 # ---------------------------------------------------------------------------- collection
 
 
+@pytest.hookimpl  # parametrizes only the target fixtures, whoever else runs
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A check asking for a target fixture runs once per configured target, id = its name."""
     for name, kind in TARGETS.items():
@@ -158,6 +163,7 @@ def pytest_collection_modifyitems(
         )
 
 
+@pytest.hookimpl(trylast=True)  # after deselection: counts what will really run
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A run that selected no maintenance check stays silent: no report folder, no HTML."""
     state = session.config.stash[STATE]
@@ -313,6 +319,7 @@ def _point_html_at(config: pytest.Config, final: Path) -> None:
             plugin._report_path = final
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own summary sections
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """A section for degraded, waived and violated checks, and where the records are."""
     state = config.stash[STATE]

@@ -52,13 +52,22 @@ def build_records(
     interrupted: bool,
     selected: int,
     previous_incidents: list[dict[str, Any]],
+    crashed: list[str] | None = None,
 ) -> dict[str, Any]:
     """Every record file of one run, keyed by file name."""
     results = sorted(results, key=lambda r: r["nodeid"])
     now = iso(finished)
     return {
         "maintenance-log.json": maintenance_log(
-            config, results, run_id, started, finished, maintenance_type, interrupted, selected
+            config,
+            results,
+            run_id,
+            started,
+            finished,
+            maintenance_type,
+            interrupted,
+            selected,
+            crashed or [],
         ),
         "health.json": health_records(results),
         "database-maintenance.json": database_records(results, now),
@@ -71,6 +80,7 @@ def build_records(
             "startedAt": iso(started),
             "finishedAt": now,
             "counts": counts(results),
+            "crashed": crashed or [],
             "checks": [_public(r) for r in results],
         },
     }
@@ -119,6 +129,7 @@ def maintenance_log(
     maintenance_type: str,
     interrupted: bool,
     selected: int,
+    crashed: list[str],
 ) -> dict[str, Any]:
     actions: list[str] = []
     findings: list[str] = []
@@ -133,8 +144,13 @@ def maintenance_log(
         for finding, action in _finding_lines(r):
             findings.append(finding)
             follow_up.append(action)
+    for nodeid in crashed:
+        findings.append(f"[high] {nodeid}: the worker running it crashed; no verdict")
+        follow_up.append(f"{nodeid}: re-run it alone (pytest '{nodeid}') and fix the crash")
     incomplete = (
-        any(r["verdict"] in ("error", "skipped") for r in results) or len(results) < selected
+        any(r["verdict"] in ("error", "skipped") for r in results)
+        or len(results) < selected
+        or bool(crashed)
     )
     status = "failed" if interrupted else ("partial" if incomplete else "completed")
     return {

@@ -43,6 +43,7 @@ class RunState:
     config: Config | None = None
     redact: Redactor = field(default_factory=Redactor)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    crashed: list[str] = field(default_factory=list)
     missing_config: bool = False
     owns_html: bool = False
     selected: int = 0
@@ -171,6 +172,7 @@ class RunState:
             maintenance_type=self.maintenance_type,
             interrupted=session_interrupted,
             selected=self.selected,
+            crashed=self.crashed,
             previous_incidents=_previous_incidents(self.report_dir),
         )
         self.run_dir = publish_run(
