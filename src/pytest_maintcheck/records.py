@@ -81,7 +81,7 @@ def build_records(
             "finishedAt": now,
             "counts": counts(results),
             "crashed": crashed or [],
-            "checks": [_public(r) for r in results],
+            "checks": results,
         },
     }
 
@@ -93,10 +93,6 @@ def counts(results: Iterable[dict[str, Any]]) -> dict[str, int]:
         if r.get("waived") and r["verdict"] in ("violation", "degraded"):
             out["waived"] += 1
     return out
-
-
-def _public(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in result.items() if k != "phase"}
 
 
 def severity_of(finding: dict[str, Any], result: dict[str, Any]) -> str:
