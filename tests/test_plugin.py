@@ -408,3 +408,26 @@ def test_fine(assessment):
     log = read_record(newest_run(pytester.path / "reports"), "maintenance-log.json")
     assert log["status"] == "partial"
     assert any("test_kills_its_worker" in f and "crashed" in f for f in log["details"]["findings"])
+
+
+def test_report_html_has_a_compliance_section_a_reviewer_can_read(
+    pytester: pytest.Pytester,
+) -> None:
+    config(pytester)
+    checks(pytester, {"slow": 500})
+    pytester.makepyfile(
+        test_backup_like="""
+import pytest
+from pytest_maintcheck.verdict import Verdict
+@pytest.mark.maintcheck("backup_restore")
+def test_restore(assessment):
+    assessment.add_finding(Verdict.VIOLATION, "clinical.dump does not restore")
+"""
+    )
+    pytester.runpytest()
+    page = (newest_run(pytester.path / "reports") / "report.html").read_text()
+    section = page[page.index("<h2>Compliance</h2>") :]
+    assert "Contingency plan: data backup and recovery testing</td><td>violation" in section
+    assert "Availability and system health monitoring</td><td>warning" in section
+    assert "HIPAA 164.308(a)(7)(ii)(A) data backup plan" in section
+    assert "NIST SP 800-53 CP-9" in section
