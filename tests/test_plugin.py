@@ -431,3 +431,23 @@ def test_restore(assessment):
     assert "Availability and system health monitoring</td><td>warning" in section
     assert "HIPAA 164.308(a)(7)(ii)(A) data backup plan" in section
     assert "NIST SP 800-53 CP-9" in section
+
+
+def test_the_findings_table_shows_each_findings_own_verdict_and_severity(
+    pytester: pytest.Pytester,
+) -> None:
+    config(pytester)
+    pytester.makepyfile(
+        test_mixed_findings="""
+import pytest
+from pytest_maintcheck.verdict import Verdict
+@pytest.mark.maintcheck("access_review")
+def test_review(assessment):
+    assessment.add_finding(Verdict.VIOLATION, "carol terminated but enabled", severity="critical")
+    assessment.add_finding(Verdict.DEGRADED, "maint password never expires", severity="low")
+"""
+    )
+    pytester.runpytest()
+    page = (newest_run(pytester.path / "reports") / "report.html").read_text()
+    assert "<td>degraded</td><td>low</td><td>test_review</td><td>maint password" in page
+    assert "<td>violation</td><td>critical</td><td>test_review</td><td>carol" in page

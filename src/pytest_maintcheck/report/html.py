@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_maintcheck.records import counts
+from pytest_maintcheck.records import counts, severity_of
 
 if TYPE_CHECKING:
     from pytest_maintcheck.run import RunState
@@ -81,7 +81,8 @@ class HtmlHooks:
                 waived = " (waived)" if r.get("waived") else ""
                 rows.append(
                     "<tr>"
-                    f"<td>{escape(r['verdict'] + waived)}</td><td>{escape(r['severity'])}</td>"
+                    f"<td>{escape(f['verdict'] + waived)}</td>"
+                    f"<td>{escape(severity_of(f, r))}</td>"
                     f"<td>{escape(r['name'])}</td><td>{escape(f['description'])}</td>"
                     f"<td>{escape(f['action'])}</td></tr>"
                 )
