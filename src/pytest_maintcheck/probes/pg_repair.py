@@ -110,13 +110,15 @@ def apply_repairs(
         ) as conn:
             conn.execute(
                 sql.SQL("SET lock_timeout = {}").format(
-                    sql.Literal(f"{int(target.lock_timeout * 1000)}ms")
+                    sql.Literal(f"{max(1, int(target.lock_timeout * 1000))}ms")  # 0 would be none
                 )
             )
             for repair in todo:
                 _run(conn, repair, outcome)
     except ProbeError as exc:
         outcome.failed.append(f"repair session: {exc}")
+    except psycopg.Error as exc:  # the session broke (SET, or the server went away)
+        outcome.failed.append(f"repair session: {describe_pg_error(exc)}")
     return outcome
 
 
@@ -138,11 +140,17 @@ def _drop_leftover(
     conn: psycopg.Connection[tuple[object, ...]], repair: Repair, out: RepairOutcome
 ) -> None:
     """A failed REINDEX CONCURRENTLY leaves an invalid <name>_ccnew behind: remove our debris."""
-    leftover = conn.execute(
-        "SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
-        "WHERE c.relnamespace = %s::regnamespace AND c.relname LIKE %s AND NOT i.indisvalid",
-        (repair.schema, repair.name[:50] + "_ccnew%"),
-    ).fetchall()
+    # the schema by name: ::regnamespace would fold "Ward" to ward and raise
+    try:
+        leftover = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname LIKE %s AND NOT i.indisvalid",
+            (repair.schema, repair.name[:50] + "_ccnew%"),
+        ).fetchall()
+    except psycopg.Error as exc:
+        out.failed.append(f"looking for debris of {repair.shown}: {describe_pg_error(exc)}")
+        return
     for (name,) in leftover:
         try:
             conn.execute(
