@@ -463,9 +463,13 @@ class _Builder:
         if raw is None:
             return default
         try:
-            return parse_duration(raw)
+            seconds = parse_duration(raw)
         except UnitError as exc:
             raise self.fail(path, str(exc)) from None
+        # PostgreSQL reads statement_timeout=0 as "none": a bound must stay a bound
+        if seconds <= 0 and str(path[-1]).lower().endswith(("timeout", "duration")):
+            raise self.fail(path, "a timeout must be more than 0 (0 would mean no timeout)")
+        return seconds
 
     def threshold(self, path: Path_, metric: str, raw: object) -> Threshold | None:
         if raw is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
@@ -29,8 +30,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError(f"expected a duration like 30s, 15m, 24h or 7d, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise UnitError(f"a duration cannot be negative, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise UnitError(f"a duration must be a finite number >= 0, got {value!r}")
         return float(value)
     if isinstance(value, str):
         match = _DURATION.match(value)
@@ -44,8 +45,8 @@ def parse_size(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError(f"expected a size like 512MB or 50GB, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise UnitError(f"a size cannot be negative, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise UnitError(f"a size must be a finite number >= 0, got {value!r}")
         return float(value)
     if isinstance(value, str):
         match = _SIZE.match(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,10 @@ def connect(
     application_name: str = "pytest-maintcheck",
 ) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A connection whose every statement is bounded; read-only unless repair was allowed."""
-    options = f"-c statement_timeout={int(statement_timeout * 1000)} -c lock_timeout=5000"
+    # at least 1 ms: PostgreSQL reads 0 as "no timeout"
+    options = (
+        f"-c statement_timeout={max(1, math.ceil(statement_timeout * 1000))} -c lock_timeout=5000"
+    )
     if read_only:
         options += " -c default_transaction_read_only=on"
     try:
