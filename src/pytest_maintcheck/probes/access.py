@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -149,21 +150,40 @@ def file_accounts(name: str, path: Path) -> SourceResult:
             loaded = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ProbeError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        except RecursionError:
+            raise ProbeError(f"{path} is nested too deeply to be a user export") from None
         rows = loaded.get("users") if isinstance(loaded, dict) else loaded
         if not isinstance(rows, list):
             raise ProbeError(f"{path}: expected a list of users or {{'users': [...]}}")
     else:
         reader = csv.DictReader(io.StringIO(text))
-        fields = {(f or "").strip() for f in reader.fieldnames or ()}
+        fields = {(f or "").strip() for f in _csv_header(reader, path)}
         if "username" not in fields:
             raise ProbeError(f"{path}: the CSV header has no 'username' column")
-        rows = list(reader)
+        rows = _csv_rows(reader, path)
     for i, row in enumerate(rows, start=1):
         try:
             result.accounts.append(_account(name, row))
         except ValueError as exc:
             result.problems.append(f"{path.name} record {i}: {printable(exc, 160)}")
     return result
+
+
+def _csv_header(reader: csv.DictReader[str], path: Path) -> Sequence[str]:
+    try:
+        return reader.fieldnames or ()
+    except csv.Error as exc:
+        raise ProbeError(f"{path} is not readable CSV: {printable(exc, 100)}") from None
+
+
+def _csv_rows(reader: csv.DictReader[str], path: Path) -> list[dict[str | Any, str | Any]]:
+    """Every row; an unclosed quote (which swallows the rest of the file) is one clear error."""
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise ProbeError(
+            f"{path} is not readable CSV near line {reader.line_num}: {printable(exc, 100)}"
+        ) from None
 
 
 def _read(path: Path) -> str:
@@ -235,11 +255,11 @@ class Roster:
 def read_roster(path: Path) -> Roster:
     text = _read(path)
     reader = csv.DictReader(io.StringIO(text))
-    fields = {(f or "").strip() for f in reader.fieldnames or ()}
+    fields = {(f or "").strip() for f in _csv_header(reader, path)}
     if not {"username", "status"} <= fields:
         raise ProbeError(f"{path}: the roster needs the columns username,status")
     roster = Roster()
-    for i, row in enumerate(reader, start=2):
+    for i, row in enumerate(_csv_rows(reader, path), start=2):
         row = {str(k).strip(): v for k, v in row.items() if k is not None}
         user = normalize(row.get("username") or "")
         status = (row.get("status") or "").strip().lower()

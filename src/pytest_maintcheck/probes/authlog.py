@@ -40,7 +40,7 @@ def parse_line(line: str) -> LoginEvent | None:
     """One log line as an event, or None when it is not a well-formed login record."""
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a line of deeply nested brackets
         return None
     if not isinstance(record, dict):
         return None
@@ -52,10 +52,10 @@ def parse_line(line: str) -> LoginEvent | None:
         return None
     try:
         at = datetime.fromisoformat(stamp)  # 3.11 reads both "Z" and "+02:00"
-    except ValueError:
+        # a stamp without an offset is taken as UTC, the convention of audit logs
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 with a positive offset
         return None
-    # a stamp without an offset is taken as UTC, the convention of audit logs
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     verdict = outcome.strip().lower()
     if verdict in SUCCESS:
         return LoginEvent(at, user, source, True)

@@ -176,17 +176,41 @@ def load_advisories(folder: Path) -> Advisories:
         found.files += 1
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            found.problems.append(f"{path.name}: not readable OSV JSON ({printable(exc, 100)})")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else printable(exc, 100)
+            found.problems.append(f"{path.name}: not readable OSV JSON ({why})")
             continue
         for item in loaded if isinstance(loaded, list) else [loaded]:
             if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                 found.problems.append(f"{path.name}: not an OSV advisory (no id)")
+            elif (shape := _malformed(item)) is not None:
+                found.problems.append(f"{path.name}: {printable(item['id'], 60)} {shape}")
             elif item.get("withdrawn"):
                 found.withdrawn += 1
             else:
                 found.items.append(item)
     return found
+
+
+def _malformed(advisory: dict[str, Any]) -> str | None:
+    """Why an advisory's ``affected`` entries cannot be read (OSV schema), or None."""
+    affected = advisory.get("affected") or []
+    if not isinstance(affected, list) or not all(isinstance(a, dict) for a in affected):
+        return "is malformed: affected must be a list of objects"
+    for entry in affected:
+        if not isinstance(entry.get("package") or {}, dict):
+            return "is malformed: affected[].package must be an object"
+        if not isinstance(entry.get("versions") or [], list):
+            return "is malformed: affected[].versions must be a list"
+        ranges = entry.get("ranges") or []
+        if not isinstance(ranges, list) or not all(
+            isinstance(r, dict)
+            and isinstance(r.get("events") or [], list)
+            and all(isinstance(e, dict) for e in r.get("events") or [])
+            for r in ranges
+        ):
+            return "is malformed: affected[].ranges must be objects with a list of event objects"
+    return None
 
 
 def _version(text: object) -> Version | None:
