@@ -120,6 +120,13 @@ def test_backup_size(backup: Backup, assessment: Assessment) -> None:
         return
     newest = found[0]
     assessment.metrics["backupSize"] = newest.size
+    if newest.size == 0:  # 0 against 0 would read as "no change"
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"{newest.name} is empty (0 bytes): the backup job wrote nothing",
+            "Check the backup job's log and disk, and take a backup now.",
+        )
+        return
     if len(found) < 2:
         assessment.add_finding(Verdict.PASS, f"{newest.name}: no earlier backup to compare with")
         return
