@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_maintcheck.config import Config, HealthCheck
 from pytest_maintcheck.probes.http import (
@@ -21,6 +23,8 @@ from pytest_maintcheck.probes.postgres import ping
 from pytest_maintcheck.probes.storage import StorageResult, probe_storage
 from pytest_maintcheck.probes.timing import p95
 from pytest_maintcheck.redact import printable
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,9 +110,9 @@ def _job(
             return await probe_oidc(client, endpoint, check.samples, check.timeout)
         work: Awaitable[Any]
         if check.type == "database":
-            work = asyncio.to_thread(ping, _dsn(config, endpoint), check.samples, check.timeout)
+            work = in_daemon_thread(ping, _dsn(config, endpoint), check.samples, check.timeout)
         else:
-            work = asyncio.to_thread(probe_storage, Path(endpoint), check.samples)
+            work = in_daemon_thread(probe_storage, Path(endpoint), check.samples)
         try:
             # a hung NFS mount or server must not hang the run
             return await asyncio.wait_for(work, check.timeout * check.samples + 5)
@@ -120,6 +124,30 @@ def _job(
             return stuck
 
     return guarded
+
+
+async def in_daemon_thread(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` in a daemon thread. Not asyncio.to_thread: asyncio.run joins its pool
+    at the end, and the interpreter joins it at exit, so one probe stuck in a hung NFS mount
+    would hold the whole run long after its timeout."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: Any, failed: bool) -> None:
+        if not future.done():  # cancelled by wait_for: nobody waits any more
+            (future.set_exception if failed else future.set_result)(value)
+
+    def work() -> None:
+        value: object
+        try:
+            value, failed = func(*args), False
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            value, failed = exc, True
+        with contextlib.suppress(RuntimeError):  # the loop closed while we were stuck
+            loop.call_soon_threadsafe(settle, value, failed)
+
+    threading.Thread(target=work, name="maintcheck-probe", daemon=True).start()
+    return await future
 
 
 def probe_fleet_sync(config: Config, checks: Sequence[HealthCheck]) -> dict[str, ServiceResult]:
