@@ -63,6 +63,18 @@ def _burst_size(per_account: Threshold | None) -> int:
     return max(1, int(min(levels, default=5)))
 
 
+def _no_records(assessment: Assessment, log: object, stats: ScanStats) -> bool:
+    """Nothing to judge: an empty log, or none of its lines a login record, never passes."""
+    if stats.lines > stats.unparseable:
+        return False
+    assessment.could_not_measure(
+        f"{log}: no login record in {stats.lines} line(s); nothing to judge",
+        "Check that the application still writes its authentication log in the expected "
+        "format (timestamp, username, sourceIp, outcome), and the log rotation.",
+    )
+    return True
+
+
 def _report_log_health(assessment: Assessment, log: object, stats: ScanStats) -> None:
     assessment.metrics["unparseableLines"] = stats.unparseable
     if stats.unparseable:
@@ -91,6 +103,8 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
         assessment.could_not_measure(str(exc), "Restore the authentication log or fix its path.")
         return
     stats = scan.stats
+    if _no_records(assessment, auth_monitoring.auth_log, stats):
+        return
     assessment.metrics.update(loginAttempts=scan.attempts, failedLogins=scan.failures)
     assessment.details.update(
         lines=stats.lines,
@@ -163,6 +177,8 @@ def test_access_patterns(auth_monitoring: SecurityMonitoring, assessment: Assess
         )
     except AuthLogError as exc:
         assessment.could_not_measure(str(exc), "Restore the authentication log or fix its path.")
+        return
+    if _no_records(assessment, auth_monitoring.auth_log, scan.stats):
         return
     assessment.metrics.update(
         successfulLogins=scan.logins,
