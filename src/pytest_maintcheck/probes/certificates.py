@@ -21,10 +21,12 @@ import ipaddress
 import socket
 import ssl
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.verification import (
     Criticality,
@@ -321,7 +323,7 @@ def examine_endpoint(
     now: dt.datetime | None = None,
 ) -> CertificateReport:
     certs, version = fetch_chain(host, port, server_name, timeout)
-    report = _examine(f"{host}:{port}", certs, ca_file, now)
+    report = _parsed(f"{host}:{port}", lambda: _examine(f"{host}:{port}", certs, ca_file, now))
     report.tls_version = version
     report.name_checked = server_name or host
     report.name_matches = name_matches(report.name_checked, report.leaf.sans)
@@ -341,11 +343,24 @@ def examine_file(
     a server certificate is verified too, and its name checked when serverName is given.
     """
     certs = read_pem(path)
-    report = _examine(str(path), certs, ca_file, now, verify_chain=not _is_ca(certs[0]))
+    report = _parsed(
+        str(path),
+        lambda: _examine(str(path), certs, ca_file, now, verify_chain=not _is_ca(certs[0])),
+    )
     if server_name is not None:
         report.name_checked = server_name
         report.name_matches = name_matches(server_name, report.leaf.sans)
     return report
+
+
+def _parsed(source: str, examine: Callable[[], CertificateReport]) -> CertificateReport:
+    """cryptography parses extensions and keys lazily: a malformed one raises ValueError late."""
+    try:
+        return examine()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CertificateProbeError(
+            f"{source}: a certificate cannot be parsed: {printable(exc, 160)}"
+        ) from None
 
 
 def _examine(
