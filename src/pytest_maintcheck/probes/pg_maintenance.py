@@ -482,7 +482,9 @@ def sessions_by_state(snap: Snapshot) -> dict[str, int]:
 
 _LITERAL = re.compile(
     r"""\$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$"""  # dollar-quoted body
-    r"""|[EeBbXxUu]?&?'(?:[^'\\]|''|\\.)*'"""  # string, escape, bit and unicode literals
+    r"""|(?<![\w$])[Ee]'(?:[^'\\]|''|\\.)*'"""  # E'...': the only strings a backslash escapes in
+    r"""|(?:[BbXx]|[Uu]&)?'(?:[^']|'')*'"""  # standard, bit and unicode strings ('C:\' ends here)
+    r"""|'.*"""  # an unterminated literal (a cut text): hide the rest
     r"""|(?<![\w$.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?""",  # numbers, not $1 or t1
     re.DOTALL,
 )
