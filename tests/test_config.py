@@ -159,6 +159,17 @@ def test_a_password_written_in_a_dsn_is_refused(tmp_path: Path) -> None:
     assert "hunter22" not in str(err)
 
 
+def test_a_password_in_a_dsn_folded_over_lines_is_refused_too(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\ndatabases:\n  primary:\n    dsn: >-\n      postgresql://u:hunter22@db\n"
+        "      /clinical\n",
+    )
+    err = error_of(path)
+    assert "PGPASSWORD" in str(err)
+    assert "hunter22" not in str(err)
+
+
 def test_an_interpolated_dsn_password_becomes_a_secret(tmp_path: Path) -> None:
     path = write(
         tmp_path, "version: 1\ndatabases:\n  primary: {dsn: 'postgresql://u:${DB_PW}@db/x'}\n"

@@ -303,6 +303,7 @@ class _Reader:
 
         self.path, self.env = path, env
         self.lines: dict[Path_, int] = {}
+        self.written: dict[Path_, str] = {}  # each text value as written, before ${VAR}
         self.secrets: set[str] = set()
         self._constructor = yaml.SafeLoader("")
 
@@ -353,6 +354,7 @@ class _Reader:
             return node.value  # dates stay text; the builder parses the ones it expects
         if node.tag != "tag:yaml.org,2002:str":
             return self._constructor.construct_object(node)
+        self.written[path] = node.value
         if "$" not in node.value:
             return node.value
         value = self._interpolate(node.value, path)
@@ -573,8 +575,7 @@ class _Builder:
         dsn = d["dsn"]
         password = dsn_password(dsn)
         if password:
-            raw_dsn = self._raw_scalar(path)
-            if password in raw_dsn:  # written in the file itself, not interpolated
+            if password in self.reader.written.get(path, ""):  # in the file, not from ${VAR}
                 raise self.fail(
                     path,
                     "a password is written in the DSN; put it in PGPASSWORD, ~/.pgpass or "
@@ -587,14 +588,6 @@ class _Builder:
             self.duration(("databases", name, "connectTimeout"), d.get("connectTimeout"), 10.0),
             self.duration(("databases", name, "statementTimeout"), d.get("statementTimeout"), 30.0),
         )
-
-    def _raw_scalar(self, path: Path_) -> str:
-        line = self.reader.line(path)
-        try:
-            text = self.path.read_text(encoding="utf-8").splitlines()[(line or 1) - 1]
-        except (OSError, IndexError):
-            return ""
-        return text
 
     def _health(self, i: int, h: dict[str, Any]) -> HealthCheck:
         path: Path_ = ("healthChecks", i)
