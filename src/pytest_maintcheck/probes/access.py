@@ -28,7 +28,13 @@ from typing import Any, cast
 
 import psycopg
 
-from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
+from pytest_maintcheck.probes.postgres import (
+    ProbeError,
+    connect,
+    describe_pg_error,
+    run_bounded,
+    session_bound,
+)
 from pytest_maintcheck.redact import printable
 
 _TRUE = {"true", "yes", "y", "1", "enabled", "active", "on", "t"}
@@ -110,16 +116,10 @@ def postgres_accounts(
 ) -> SourceResult:
     """Login roles of the cluster behind dsn (pg_* roles ignored). Raises ProbeError."""
     result = SourceResult(name)
-    try:
-        with connect(
-            dsn, connect_timeout=connect_timeout, statement_timeout=statement_timeout
-        ) as conn:
-            rows = conn.execute(_ROLES_SQL).fetchall()
-            predefined = conn.execute(
-                "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pg\\_%'"
-            ).fetchone()
-    except psycopg.Error as exc:
-        raise ProbeError(f"{name}: reading pg_roles failed: {describe_pg_error(exc)}") from None
+    bound = session_bound(connect_timeout, statement_timeout, 2)
+    rows, predefined = run_bounded(
+        bound, f"{name}: pg_roles", _read_roles, name, dsn, connect_timeout, statement_timeout
+    )
     for rolname, rolsuper, never, valid_until, member_of in rows:
         result.accounts.append(
             Account(
@@ -136,6 +136,22 @@ def postgres_accounts(
     count = int(str(predefined[0])) if predefined else 0
     result.ignored.append(f"{count} predefined pg_* roles (PostgreSQL's own, cannot log in)")
     return result
+
+
+def _read_roles(
+    name: str, dsn: str, connect_timeout: float, statement_timeout: float
+) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+    try:
+        with connect(
+            dsn, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+        ) as conn:
+            rows = conn.execute(_ROLES_SQL).fetchall()
+            predefined = conn.execute(
+                "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pg\\_%'"
+            ).fetchone()
+    except psycopg.Error as exc:
+        raise ProbeError(f"{name}: reading pg_roles failed: {describe_pg_error(exc)}") from None
+    return rows, predefined
 
 
 # ---------------------------------------------------------------------------- exports

@@ -21,7 +21,13 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from pytest_maintcheck.config import Database, DatabaseMaintenanceTarget
-from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
+from pytest_maintcheck.probes.postgres import (
+    ProbeError,
+    connect,
+    describe_pg_error,
+    run_bounded,
+    session_bound,
+)
 from pytest_maintcheck.redact import printable
 
 # Block accesses (hits + reads) since the stats reset below which a hit ratio means nothing.
@@ -335,12 +341,24 @@ def _missing_grant(database: Database, message: str) -> str:
 
 
 def take_snapshot(target: DatabaseMaintenanceTarget, database: Database) -> Snapshot:
-    """Read the whole maintenance state of one database in one read-only session."""
+    """Read the whole maintenance state of one database in one read-only session.
+
+    The whole session is bounded from outside too (``run_bounded``): statement_timeout is
+    the server's, and a stopped backend or a dropped network would never answer.
+    """
+    statement_timeout = min(database.statement_timeout, target.timeout)
+    bound = session_bound(database.connect_timeout, statement_timeout, SNAPSHOT_QUERIES + 1)
+    return run_bounded(
+        bound, f"{database.name} ({database.safe_dsn})", _take, database, statement_timeout
+    )
+
+
+def _take(database: Database, statement_timeout: float) -> Snapshot:
     try:
         with connect(
             database.dsn,
             connect_timeout=database.connect_timeout,
-            statement_timeout=min(database.statement_timeout, target.timeout),
+            statement_timeout=statement_timeout,
             application_name="pytest-maintcheck weekly",
         ) as conn:
             return _read(_Reader(conn))

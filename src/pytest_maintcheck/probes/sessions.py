@@ -11,10 +11,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
-from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
+from pytest_maintcheck.config import redact_dsn
+from pytest_maintcheck.probes.postgres import (
+    ProbeError,
+    connect,
+    describe_pg_error,
+    run_bounded,
+    session_bound,
+)
 from pytest_maintcheck.redact import printable
 
 APP_COLUMNS = ("sessionid", "username", "createdat", "lastseenat")
@@ -67,6 +75,13 @@ def _aware(value: object, column: str) -> datetime:
 
 def pg_sessions(dsn: str, *, connect_timeout: float, statement_timeout: float) -> SessionScan:
     """Client sessions of the database ``dsn`` names, from pg_stat_activity."""
+    bound = session_bound(connect_timeout, statement_timeout, 1)
+    return run_bounded(
+        bound, f"{redact_dsn(dsn)}", _pg_sessions, dsn, connect_timeout, statement_timeout
+    )
+
+
+def _pg_sessions(dsn: str, connect_timeout: float, statement_timeout: float) -> SessionScan:
     scan = SessionScan("pg_stat_activity", [])
     with connect(dsn, connect_timeout=connect_timeout, statement_timeout=statement_timeout) as c:
         try:
@@ -93,6 +108,29 @@ def app_sessions(
 ) -> SessionScan:
     """Sessions from the application's table: the query returns sessionId, username,
     createdAt, lastSeenAt (any case); ages are taken against ``now``."""
+    bound = session_bound(connect_timeout, statement_timeout, 1)
+    rows, where = run_bounded(
+        bound, redact_dsn(dsn), _app_rows, dsn, query, connect_timeout, statement_timeout
+    )
+    scan = SessionScan("query", [])
+    for row in rows:
+        sid, user, created, seen = (row[i] for i in where)
+        created_at = _aware(created, "createdAt")
+        seen_at = _aware(seen, "lastSeenAt")
+        scan.sessions.append(
+            Session(
+                opaque_session_label(sid),
+                printable(user if user is not None else "?", 64),
+                max(0.0, (now - created_at).total_seconds()),
+                max(0.0, (now - seen_at).total_seconds()),
+            )
+        )
+    return scan
+
+
+def _app_rows(
+    dsn: str, query: str, connect_timeout: float, statement_timeout: float
+) -> tuple[list[tuple[Any, ...]], list[int]]:
     with connect(dsn, connect_timeout=connect_timeout, statement_timeout=statement_timeout) as c:
         try:
             cursor = c.execute(query.encode("utf-8"))
@@ -108,17 +146,4 @@ def app_sessions(
         except psycopg.Error as exc:
             # the operator's query text is never echoed: only what the server said
             raise ProbeError(f"the sessions query failed: {describe_pg_error(exc)}") from None
-    scan = SessionScan("query", [])
-    for row in rows:
-        sid, user, created, seen = (row[i] for i in where)
-        created_at = _aware(created, "createdAt")
-        seen_at = _aware(seen, "lastSeenAt")
-        scan.sessions.append(
-            Session(
-                opaque_session_label(sid),
-                printable(user if user is not None else "?", 64),
-                max(0.0, (now - created_at).total_seconds()),
-                max(0.0, (now - seen_at).total_seconds()),
-            )
-        )
-    return scan
+    return rows, where
