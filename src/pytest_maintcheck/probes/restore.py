@@ -245,13 +245,33 @@ def drop_leftovers(conn: psycopg.Connection[Any], outcome: RestoreOutcome) -> No
         outcome.performed.append(f"dropped leftover scratch database {name} of a crashed run")
 
 
+# the server's lines after an error message; they (and what follows) can quote row data
+_SERVER_DETAIL = re.compile(r"^\s*(?:DETAIL|CONTEXT|HINT|QUERY|STATEMENT|LINE \d+):")
+# a value the primary message quotes last: invalid input syntax for type date: "1990-13-45"
+_QUOTED_VALUE = re.compile(r':\s+"(?:[^"]|"")*"\s*$')
+
+
 def _restore_error(stderr: str) -> str:
-    """pg_restore's first error line, without DETAIL/CONTEXT (they can quote row data)."""
-    lines = [ln for ln in stderr.splitlines() if ln.startswith("pg_restore: error:")]
-    text = lines[0] if lines else (stderr.strip().splitlines() or ["no error output"])[-1]
+    """pg_restore's error line, never a DETAIL/CONTEXT line or anything after one.
+
+    Only pg_restore's own lines (``pg_restore: ...``) before the server's first detail line
+    are candidates: the first ``pg_restore: error:`` one, else (an older or translated
+    pg_restore) the last of them. The server's DETAIL and CONTEXT lines quote the failing row.
+    """
+    own: list[str] = []
+    for line in stderr.splitlines():
+        if _SERVER_DETAIL.match(line):
+            break
+        if line.startswith("pg_restore:"):
+            own.append(line)
+    errors = [ln for ln in own if ln.startswith("pg_restore: error:")]
+    if not errors and not own:
+        return "pg_restore printed no error line"
+    text = errors[0] if errors else own[-1]
     text = re.split(r"\s(?:DETAIL|CONTEXT|HINT|LINE \d+):", text)[0]
     text = re.sub(r"=\(.*?\)", "=(…)", text)
-    return printable(text.removeprefix("pg_restore: error: "), 300)
+    text = _QUOTED_VALUE.sub(': "…"', text)
+    return printable(text.removeprefix("pg_restore: error: ").removeprefix("pg_restore: "), 300)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -287,12 +307,19 @@ def toc_without_extensions(
     pg_restore: Path, dump: Path, skip: set[str], out: Path, timeout: float = 120.0
 ) -> list[str]:
     """Write a ``-L`` list of the dump minus CREATE/COMMENT of ``skip``; the skipped names."""
-    listed = subprocess.run(
-        [str(pg_restore), "--list", str(dump)],
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
+    try:
+        listed = subprocess.run(
+            [str(pg_restore), "--list", str(dump)],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RestoreError(
+            f"pg_restore --list {dump.name} did not finish within {timeout:g} s and was stopped"
+        ) from None
+    except OSError as exc:
+        raise RestoreError(f"cannot run {pg_restore}: {exc.strerror or exc}") from None
     if listed.returncode != 0:
         return []  # the restore itself will fail and say why
     skipped: list[str] = []
@@ -330,14 +357,17 @@ def run_pg_restore(
         str(dump),
     ]
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        start_new_session=True,  # we stop it ourselves, workers included
-    )
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            start_new_session=True,  # we stop it ourselves, workers included
+        )
+    except OSError as exc:
+        raise RestoreError(f"cannot run {pg_restore}: {exc.strerror or exc}") from None
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -490,14 +520,19 @@ def _restore_and_check(
     with tempfile.TemporaryDirectory(prefix="maintcheck-restore-") as tmp:
         toc = Path(tmp) / "restore.list"
         extra: list[str] = []
-        if not_creatable:
-            # e.g. pg_stat_statements: a least-privilege restore role cannot create it; the
-            # data still restores, and the outcome names what a DR restore needs a superuser for
-            outcome.skipped_extensions = toc_without_extensions(tool, dump, not_creatable, toc)
-            extra = [f"--use-list={toc}"] if outcome.skipped_extensions else []
-        code, stderr, seconds = run_pg_restore(
-            tool, dump, scratch_dsn, jobs=jobs, timeout=timeout, env=env, extra_args=extra
-        )
+        try:
+            if not_creatable:
+                # e.g. pg_stat_statements: a least-privilege restore role cannot create it;
+                # the data still restores, and the outcome names what a DR restore needs a
+                # superuser for
+                outcome.skipped_extensions = toc_without_extensions(tool, dump, not_creatable, toc)
+                extra = [f"--use-list={toc}"] if outcome.skipped_extensions else []
+            code, stderr, seconds = run_pg_restore(
+                tool, dump, scratch_dsn, jobs=jobs, timeout=timeout, env=env, extra_args=extra
+            )
+        except RestoreError as exc:  # pg_restore could not be run, or --list hung
+            outcome.error = str(exc)
+            return
     outcome.duration = round(seconds, 3)
     if code is None:
         outcome.timed_out = True
