@@ -48,7 +48,10 @@ def test_health(
             key="inodeUsage",
         )
     if health_check.type == "authentication":
-        provider = result.endpoints[0]
-        assessment.details.update(issuer=provider.issuer, jwksKeys=provider.jwks_keys)
+        # an endpoint whose probe failed outright is a plain EndpointResult, without these
+        provider = next((e for e in result.endpoints if getattr(e, "issuer", None)), None)
+        assessment.details.update(
+            issuer=getattr(provider, "issuer", None), jwksKeys=getattr(provider, "jwks_keys", None)
+        )
     for problem in result.problems:
         assessment.add_finding(Verdict.VIOLATION, f"{health_check.service}: {problem}")

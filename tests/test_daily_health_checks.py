@@ -196,3 +196,28 @@ def test_an_oidc_provider_without_keys_is_a_violation(
     result, out = run_suite(pytester, health)
     assert result.ret == 1
     assert "JWKS holds no signing keys" in out["checks"]["sso"]["message"]
+
+
+def test_an_authentication_check_whose_first_endpoint_failed_outright_still_reports(
+    pytester: pytest.Pytester, http_api: SandboxApi
+) -> None:
+    """Review finding: the first endpoint's result may be a plain EndpointResult (its probe
+    raised: here a malformed IDNA host name), which has no issuer: no AttributeError."""
+    health = [
+        {
+            "service": "sso",
+            "type": "authentication",
+            "samples": 1,
+            "endpoints": [
+                "http://xn--/.well-known/openid-configuration",
+                http_api.url("/.well-known/openid-configuration"),
+            ],
+        }
+    ]
+    result, out = run_suite(pytester, health)
+    assert result.parseoutcomes() == {"degraded": 1}, result.stdout.str()  # error rate 50%
+    check = out["checks"]["sso"]
+    assert "AttributeError" not in result.stdout.str()
+    assert check["details"]["issuer"] == http_api.base_url
+    assert check["details"]["jwksKeys"] == 1
+    assert "probe failed: IDNAError" in check["message"]
