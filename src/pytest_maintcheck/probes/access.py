@@ -124,9 +124,10 @@ def postgres_accounts(
         result.accounts.append(
             Account(
                 source=name,
-                username=str(rolname),
+                # a quoted role name may hold a newline or an escape code
+                username=printable(rolname, 120),
                 enabled=True,  # only login roles are read
-                roles=tuple(str(r) for r in cast(list[str], member_of)),
+                roles=tuple(printable(r, 120) for r in cast(list[str], member_of)),
                 superuser=bool(rolsuper),
                 password_never_expires=bool(never),
                 password_expires=valid_until if isinstance(valid_until, dt.datetime) else None,

@@ -35,6 +35,7 @@ MIN_CACHE_ACCESSES = 10_000
 # An index never scanned is worth a finding only from this size on.
 UNUSED_INDEX_MIN_BYTES = 1024 * 1024
 LARGEST = 10
+NAME_LIMIT = 300  # a schema-qualified name (2 x 63 bytes), with room for escaped codes
 OLDEST_FROZEN = 5
 SLOWEST_STATEMENTS = 20
 STATEMENT_TEXT_LIMIT = 160
@@ -63,7 +64,8 @@ class TableStats:
 
     @property
     def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
+        """For messages: a quoted identifier may hold a newline or an escape code."""
+        return printable(f"{self.schema}.{self.name}", NAME_LIMIT)
 
     @property
     def dead_ratio(self) -> float:
@@ -84,7 +86,7 @@ class TableStats:
 class IndexStats:
     schema: str
     name: str
-    table: str
+    table: str  # for messages only: already printable
     owner: str
     valid: bool
     unique: bool
@@ -96,7 +98,8 @@ class IndexStats:
 
     @property
     def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
+        """For messages: a quoted identifier may hold a newline or an escape code."""
+        return printable(f"{self.schema}.{self.name}", NAME_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ def _table(row: Row, base: float, scale: float, autovacuum_on: bool) -> TableSta
     return TableStats(
         schema=row[0],
         name=row[1],
-        owner=row[2],
+        owner=printable(row[2], NAME_LIMIT),
         live=int(row[3]),
         dead=int(row[4]),
         reltuples=float(row[5]),
@@ -310,6 +313,13 @@ def _table(row: Row, base: float, scale: float, autovacuum_on: bool) -> TableSta
         vacuum_scale_factor=float(factor) if factor else scale,
         total_bytes=int(row[11]),
         can_maintain=bool(row[12]),
+    )
+
+
+def _index(row: Row) -> IndexStats:
+    schema, name, table, owner, *rest = row
+    return IndexStats(
+        schema, name, printable(table, NAME_LIMIT), printable(owner, NAME_LIMIT), *rest
     )
 
 
@@ -376,8 +386,8 @@ def _read(reader: _Reader) -> Snapshot:
         raise ProbeError("pg_stat_database has no row for this database")
     d = rows[0]
     snap = Snapshot(
-        database=d[0],
-        user=d[1],
+        database=printable(d[0], NAME_LIMIT),
+        user=printable(d[1], NAME_LIMIT),
         taken_at=d[2],
         server_version=d[3],
         max_connections=d[4],
@@ -394,8 +404,10 @@ def _read(reader: _Reader) -> Snapshot:
     base, scale = float(d[6]), float(d[7])
     snap.sessions = [Session(*r) for r in reader.all(_SESSIONS)]
     snap.tables = [_table(r, base, scale, snap.autovacuum_on) for r in reader.all(_TABLES)]
-    snap.oldest_frozen = [FrozenTable(r[0], int(r[1])) for r in reader.all(_OLDEST_FROZEN)]
-    snap.indexes = [IndexStats(*r) for r in reader.all(_INDEXES)]
+    snap.oldest_frozen = [
+        FrozenTable(printable(r[0], NAME_LIMIT), int(r[1])) for r in reader.all(_OLDEST_FROZEN)
+    ]
+    snap.indexes = [_index(r) for r in reader.all(_INDEXES)]
     if snap.statements_schema is not None:
         query = sql.SQL(_STATEMENTS).format(sql.Identifier(snap.statements_schema))
         try:

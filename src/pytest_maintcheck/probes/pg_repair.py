@@ -14,8 +14,9 @@ import psycopg
 from psycopg import sql
 
 from pytest_maintcheck.config import Database, DatabaseMaintenanceTarget
-from pytest_maintcheck.probes.pg_maintenance import IndexStats, TableStats
+from pytest_maintcheck.probes.pg_maintenance import NAME_LIMIT, IndexStats, TableStats
 from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
+from pytest_maintcheck.redact import printable
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Repair:
     """One statement to run: task is vacuum, analyze or reindex (DatabaseMaintenance.tasks)."""
 
     task: str
-    subject: str  # schema.name
+    subject: str  # schema.name, printable (for messages)
     schema: str
     name: str
     owner: str
@@ -77,6 +78,7 @@ class RepairOutcome:
 
 
 def missing_grant(repair: Repair, user: str) -> str:
+    user = printable(user, NAME_LIMIT)
     return (
         f"{repair.shown} not done: role {user} does not own {repair.subject} "
         f"(owner {repair.owner}); missing grant: GRANT {repair.owner} TO {user} "
@@ -152,12 +154,13 @@ def _drop_leftover(
         out.failed.append(f"looking for debris of {repair.shown}: {describe_pg_error(exc)}")
         return
     for (name,) in leftover:
+        shown = printable(f"{repair.schema}.{name}", NAME_LIMIT)
         try:
             conn.execute(
                 sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
                     sql.SQL(".").join([sql.Identifier(repair.schema), sql.Identifier(str(name))])
                 )
             )
-            out.performed.append(f"DROP INDEX CONCURRENTLY {repair.schema}.{name} (left by it)")
+            out.performed.append(f"DROP INDEX CONCURRENTLY {shown} (left by it)")
         except psycopg.Error as exc:
-            out.failed.append(f"dropping {repair.schema}.{name}: {describe_pg_error(exc)}")
+            out.failed.append(f"dropping {shown}: {describe_pg_error(exc)}")
