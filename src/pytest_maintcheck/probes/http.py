@@ -16,6 +16,15 @@ from pytest_maintcheck.probes.timing import p95
 from pytest_maintcheck.redact import printable
 
 DEFAULT_CONCURRENCY = 32
+# bodies are read only for OIDC's JSON documents: a server pushing more is an error, not RAM
+MAX_BODY_BYTES = 1024 * 1024
+_BODY_TOO_LARGE = f"response body over {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+# the body is handed on decoded: these described the bytes on the wire
+_WIRE_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
+
+
+class _BodyTooLarge(Exception):
+    """The response body passed MAX_BODY_BYTES; reading stopped there."""
 
 
 @dataclass
@@ -74,13 +83,37 @@ def describe_error(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {printable(exc, 120)}"
 
 
+async def _get(client: httpx.AsyncClient, url: str, timeout: float) -> httpx.Response:
+    """GET, streaming the body and stopping past MAX_BODY_BYTES; an error's body is not read."""
+    async with client.stream(
+        "GET", url, timeout=timeout, headers={"Accept-Encoding": "identity"}
+    ) as streamed:
+        if streamed.status_code >= 400:
+            return httpx.Response(streamed.status_code, request=streamed.request)
+        declared = streamed.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        body = bytearray()
+        async for chunk in streamed.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise _BodyTooLarge  # leaving the block closes the connection unread
+    headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _WIRE_HEADERS]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
+    )
+
+
 async def fetch(
     client: httpx.AsyncClient, url: str, timeout: float
 ) -> tuple[float | None, httpx.Response | None, str | None]:
-    """One timed GET: (ms, response, error). Non-2xx/3xx is an error."""
+    """One timed GET: (ms, response, error). Non-2xx/3xx is an error, and so is a body over
+    MAX_BODY_BYTES (it is never read whole)."""
     started = time.perf_counter()
     try:
-        response = await asyncio.wait_for(client.get(url, timeout=timeout), timeout + 1)
+        response = await asyncio.wait_for(_get(client, url, timeout), timeout + 1)
+    except _BodyTooLarge:
+        return (time.perf_counter() - started) * 1000, None, _BODY_TOO_LARGE
     # InvalidURL is no HTTPError: a control code in a URL (say a hostile jwks_uri) raises it
     except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ssl.SSLError, OSError) as exc:
         if isinstance(exc, TimeoutError):

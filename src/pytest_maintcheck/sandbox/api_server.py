@@ -1,4 +1,5 @@
-"""A real threaded HTTP(S) API on 127.0.0.1 with health, latency, status and OIDC routes."""
+"""A real threaded HTTP(S) API on 127.0.0.1 with health, latency, status, big-body and OIDC
+routes."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ HOSTILE_BODY = (
     + "</body></html>"
 )
 MAX_SLOW_MS = 60_000
+MAX_BIG_BYTES = 1024**3  # /big?bytes=N streams at most this much
 
 
 def _b64url(data: bytes) -> str:
@@ -114,6 +116,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(int(code), {"status": int(code)})
             else:
                 self._json(400, {"error": "status must be 200-599"})
+        elif path == "/big":
+            try:
+                size = int(parse_qs(url.query).get("bytes", ["0"])[0])
+            except ValueError:
+                self._json(400, {"error": "bytes must be an integer"})
+                return
+            self._stream(max(0, min(size, MAX_BIG_BYTES)))
         elif path == "/hostile":
             self._send(200, HOSTILE_BODY.encode(), "text/html; charset=utf-8")
         elif path == "/.well-known/openid-configuration":
@@ -122,6 +131,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"keys": [] if api.oidc_empty_jwks else [api.jwk]})
         else:
             self._json(404, {"error": "not found", "path": path})
+
+    def _stream(self, size: int) -> None:
+        """``size`` bytes in 64 KiB writes, with no Content-Length: the end is the close."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        chunk = b"a" * 65536
+        try:
+            while size > 0:
+                self.wfile.write(chunk[: min(size, len(chunk))])
+                size -= len(chunk)
+        except OSError:  # the client stopped reading and hung up
+            return
 
     def _json(self, status: int, payload: object) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json")
