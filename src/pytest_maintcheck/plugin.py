@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_maintcheck.catalogue import SUITES, spec_for
+from pytest_maintcheck.catalogue import SUITES, CheckSpec, spec_for
 from pytest_maintcheck.config import Config, ConfigError, HealthCheck
 from pytest_maintcheck.redact import printable
 from pytest_maintcheck.run import RunState, result_for_report
@@ -22,6 +22,7 @@ from pytest_maintcheck.verdict import Assessment, Verdict
 STATE = pytest.StashKey[RunState]()
 ASSESSMENT = pytest.StashKey[Assessment]()
 RAISED = pytest.StashKey[bool]()
+SPEC = pytest.StashKey[CheckSpec | None]()
 
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("config", "maintenance config file (default: maintcheck.yaml in the rootdir)", {}),
@@ -88,6 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.self_contained_html = True
             state.owns_html = True
     config.pluginmanager.register(ResultCollector(state), "maintcheck-results")
+    config.pluginmanager.register(AssessmentFixture(), "maintcheck-assessment")
     if config.pluginmanager.hasplugin("html"):
         from pytest_maintcheck.report.html import HtmlHooks
 
@@ -149,13 +151,14 @@ def pytest_collection_modifyitems(
 ) -> None:
     """Checks get their suite marker from the catalogue, so ``-m daily`` always selects them."""
     state = config.stash[STATE]
+    suite_marks = {suite: getattr(pytest.mark, suite) for suite in SUITES}  # shared, not per check
     for item in items:
         marker = item.get_closest_marker("maintcheck")
         if marker is None:
             continue
         spec = spec_for(marker.args[0])
         if item.get_closest_marker(spec.suite) is None:
-            item.add_marker(spec.suite)
+            item.add_marker(suite_marks[spec.suite])
     if state.config is None and any(i.get_closest_marker("maintcheck") for i in items):
         raise pytest.UsageError(
             f"maintcheck: no config found; create {state.default_config_path} "
@@ -167,7 +170,7 @@ def pytest_collection_modifyitems(
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A run that selected no maintenance check stays silent: no report folder, no HTML."""
     state = session.config.stash[STATE]
-    state.selected = sum(1 for i in session.items if i.get_closest_marker("maintcheck"))
+    state.selected = sum(1 for i in session.items if _check_spec(i) is not None)
     if (
         state.owns_html
         and not state.selected
@@ -180,6 +183,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ):
                 session.config.pluginmanager.unregister(plugin)
         state.discard_staging()
+
+
+def _check_spec(item: pytest.Item) -> CheckSpec | None:
+    """The catalogue entry of a maintenance check (None for other tests), looked up once.
+
+    Several hooks of every phase need it and a marker lookup walks the node chain; first
+    called when collection finished, once every plugin has added its markers.
+    """
+    if SPEC not in item.stash:
+        marker = item.get_closest_marker("maintcheck")
+        item.stash[SPEC] = spec_for(marker.args[0]) if marker is not None else None
+    return item.stash[SPEC]
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
@@ -203,15 +218,35 @@ def maintcheck_apply(request: pytest.FixtureRequest) -> bool:
     return request.config.stash[STATE].apply
 
 
-@pytest.fixture
-def assessment(request: pytest.FixtureRequest) -> Assessment:
-    """Where a check records what it measured; the plugin turns it into the verdict."""
-    marker = request.node.get_closest_marker("maintcheck")
-    if marker is None:
-        raise pytest.UsageError("the assessment fixture is for @pytest.mark.maintcheck checks")
-    made = Assessment(default_action=spec_for(marker.args[0]).action)
-    request.node.stash[ASSESSMENT] = made
-    return made
+class AssessmentFixture:
+    """The ``assessment`` fixture, made for the item being run.
+
+    It does not ask for ``request``: pytest builds a new FixtureDef, inspecting a signature,
+    each time ``request`` is resolved (three times per check, some 20 µs).
+    """
+
+    def __init__(self) -> None:
+        self.running: pytest.Item | None = None
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: set before any fixture is made
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        """A function-scoped fixture is made only while its item runs."""
+        previous, self.running = self.running, item
+        try:
+            return (yield)
+        finally:
+            self.running = previous
+
+    @pytest.fixture
+    def assessment(self) -> Assessment:
+        """Where a check records what it measured; the plugin turns it into the verdict."""
+        item = self.running
+        spec = _check_spec(item) if item is not None else None
+        if item is None or spec is None:
+            raise pytest.UsageError("the assessment fixture is for @pytest.mark.maintcheck checks")
+        made = Assessment(default_action=spec.action)
+        item.stash[ASSESSMENT] = made
+        return made
 
 
 @pytest.fixture(scope="session")
@@ -260,21 +295,28 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Put the check's result on its report as plain JSON, so it crosses xdist's wire."""
     report = yield
+    assessed = item.stash.get(ASSESSMENT, None)
+    raised_by_verdict = item.stash.get(RAISED, False)
+    if report.when == "teardown" and assessed is not None:
+        # the item's last report: items live all session, and thousands of assessments kept
+        # with them make every garbage collection slower
+        del item.stash[ASSESSMENT]
     if report.passed and report.when != "call":
         return report  # a clean setup or teardown says nothing about the check
-    if item.get_closest_marker("maintcheck") is None:
+    spec = _check_spec(item)
+    if spec is None:
         return report
     state = item.config.stash[STATE]
     if not report.passed:
         state.scrub_report(report)
-    if report.when == "call" or not report.passed:
-        report.maintcheck = result_for_report(  # type: ignore[attr-defined]
-            item,
-            report,
-            assessed=item.stash.get(ASSESSMENT, None),
-            raised_by_verdict=item.stash.get(RAISED, False),
-            state=state,
-        )
+    report.maintcheck = result_for_report(  # type: ignore[attr-defined]
+        item,
+        report,
+        spec=spec,
+        assessed=assessed,
+        raised_by_verdict=raised_by_verdict,
+        state=state,
+    )
     return report
 
 

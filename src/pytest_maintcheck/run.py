@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_maintcheck.catalogue import spec_for
+from pytest_maintcheck.catalogue import CheckSpec
 from pytest_maintcheck.config import Config, Waiver, load_config, secret_values
 from pytest_maintcheck.redact import Redactor, printable
 from pytest_maintcheck.verdict import Assessment
@@ -205,13 +205,12 @@ def result_for_report(
     item: Any,
     report: Any,
     *,
+    spec: CheckSpec,
     assessed: Assessment | None,
     raised_by_verdict: bool,
     state: RunState,
 ) -> dict[str, Any]:
     """The plain-JSON result of one check phase, as the controller will record it."""
-    marker = item.get_closest_marker("maintcheck")
-    spec = spec_for(marker.args[0])
     params = getattr(item, "callspec", None)
     target_obj = next(iter(params.params.values()), None) if params else None
     severity = getattr(target_obj, "severity", None) or spec.severity

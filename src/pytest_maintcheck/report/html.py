@@ -28,6 +28,10 @@ _COLOURS = {
 _EMPTY_CELLS = ('<td class="col-verdict"></td>', '<td class="col-severity"></td>')
 
 
+def _teardown_output(report: Any) -> bool:
+    return report.when == "teardown" and any("teardown" in head for head, _ in report.sections)
+
+
 class HtmlHooks:
     """Registered only when pytest-html is loaded (its hooks exist only then)."""
 
@@ -45,8 +49,13 @@ class HtmlHooks:
         cells.insert(2, "<th>Severity</th>")
 
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        if report.passed and report.when != "call" and not _teardown_output(report):
+            # pytest-html shows no row for a passing setup or teardown (it only adds a teardown's
+            # captured output to the call's row): without cells it skips building one
+            cells.clear()
+            return
         result = getattr(report, "maintcheck", None)
-        if not result:  # a passing setup or teardown phase
+        if not result:  # a passing teardown with output, or a test that is not a check
             cells[1:1] = _EMPTY_CELLS
             return
         verdict = str(result.get("verdict", ""))
