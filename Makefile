@@ -10,6 +10,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	# byte-compile as a wheel install would (an editable install leaves the sources uncompiled)
+	$(BIN)/python -m compileall -q src checks >/dev/null
 	touch $@
 
 demo: $(BIN)/.installed
