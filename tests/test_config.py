@@ -179,6 +179,79 @@ def test_an_interpolated_dsn_password_becomes_a_secret(tmp_path: Path) -> None:
     assert "s3cret-pw" not in config.databases["primary"].safe_dsn
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=db user=u sslpassword=hunter22 sslkey=/k",
+        "postgresql://u@db/x?sslmode=require&sslpassword=hunter22",
+        "host=db oauth_client_secret=hunter22",
+        "host=db password = 'hunter22'",
+    ],
+)
+def test_a_libpq_secret_written_in_a_dsn_is_refused(tmp_path: Path, dsn: str) -> None:
+    path = write(tmp_path, f'version: 1\ndatabases:\n  primary: {{dsn: "{dsn}"}}\n')
+    err = error_of(path)
+    assert "PGPASSWORD" in str(err)
+    assert err.line == 3
+    assert "hunter22" not in str(err)
+
+
+def test_an_interpolated_sslpassword_is_a_secret(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "version: 1\ndatabases:\n  primary: {dsn: 'host=db sslpassword=${KEY_PW}'}\n"
+    )
+    config = load_config(path, environ={"KEY_PW": "k3y-pass"})
+    assert "k3y-pass" in config.secrets
+    assert "k3y-pass" not in config.databases["primary"].safe_dsn
+
+
+def health_yaml(endpoint: str) -> str:
+    entry = f"  - service: api\n    type: api\n    endpoint: '{endpoint}'\n"
+    return "version: 1\nhealthChecks:\n" + entry
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "named"),
+    [
+        ("https://svc:hunter22@api.internal/health", "user:password@"),
+        ("https://api.internal/health?token=hunter22", "token="),
+        ("https://api.internal/health?v=1&access_token=hunter22", "access_token="),
+        ("https://api.internal/health?api_key=hunter22", "api_key="),
+        ("https://api.internal/health?X-Amz-Signature=hunter22", "X-Amz-Signature="),
+        ("https://api.internal/health?sig=hunter22", "sig="),
+        ("https://api.internal/cb#id_token=hunter22", "id_token="),
+    ],
+)
+def test_a_credential_written_in_a_health_url_is_refused(
+    tmp_path: Path, endpoint: str, named: str
+) -> None:
+    err = error_of(write(tmp_path, health_yaml(endpoint)))
+    assert err.line == 5
+    assert named in str(err)
+    assert "${VAR}" in str(err)
+    assert "hunter22" not in str(err)
+
+
+def test_credentials_from_the_environment_in_a_url_are_secrets(tmp_path: Path) -> None:
+    # neither name looks secret: the URL field they fill makes them so
+    endpoint = "https://svc:${SVC_PW}@api.internal/health?token=${Q}&region=${REGION}&ms=100"
+    config = load_config(
+        write(tmp_path, health_yaml(endpoint)),
+        environ={"SVC_PW": "pw-77x1", "Q": "tok-5512", "REGION": "eu-west-1"},
+    )
+    assert {"pw-77x1", "tok-5512", "eu-west-1"} <= config.secrets
+    assert config.health_checks[0].endpoint.endswith("token=tok-5512&region=eu-west-1&ms=100")
+    assert "api" in config.public_names
+
+
+def test_a_faulty_url_is_quoted_without_its_credentials(tmp_path: Path) -> None:
+    endpoint = "https://svc:${SVC_PW}@api.internal:99999/health?token=${Q}"
+    err = error_of(write(tmp_path, health_yaml(endpoint)), {"SVC_PW": "pw-77x1", "Q": "tok-5512"})
+    assert "not 1-65535" in str(err)
+    assert "pw-77x1" not in str(err)
+    assert "tok-5512" not in str(err)
+
+
 def test_relative_files_resolve_beside_the_config(tmp_path: Path) -> None:
     path = write(
         tmp_path, "version: 1\npolicies:\n  - {name: p, file: policies/p.md, reviewEvery: 365d}\n"

@@ -31,6 +31,10 @@ Path_ = tuple[str | int, ...]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
 _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|webhook|apikey|api_key|dsn)", re.I)
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
+# keys whose literal values name things (the masking of secrets leaves these names alone)
+_NAME_KEYS = frozenset(
+    {"service", "name", "system", "environment", "database", "postgres", "target", "check"}
+)
 
 
 class ConfigError(Exception):
@@ -241,6 +245,9 @@ class Config:
     owners: Mapping[str, str] = field(default_factory=dict)
     prometheus_textfile: Path | None = None
     secrets: frozenset[str] = frozenset()
+    # the names the config gives things (services, databases, system ...): never masked as a
+    # secret, even when a secret happens to equal one
+    public_names: frozenset[str] = frozenset()
 
     def database(self, name: str) -> Database:
         return self.databases[name]
@@ -305,6 +312,7 @@ class _Reader:
         self.lines: dict[Path_, int] = {}
         self.written: dict[Path_, str] = {}  # each text value as written, before ${VAR}
         self.secrets: set[str] = set()
+        self.public: set[str] = set()
         self._constructor = yaml.SafeLoader("")
 
     def read(self, text: str) -> Any:
@@ -345,6 +353,7 @@ class _Reader:
                         self.path, key_node.start_mark.line + 1, (*path, key), "duplicate key"
                     )
                 self.lines[(*path, key)] = key_node.start_mark.line + 1
+                self.public.add(str(key))
                 out[key] = self._value(value_node, (*path, key))
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -356,6 +365,8 @@ class _Reader:
             return self._constructor.construct_object(node)
         self.written[path] = node.value
         if "$" not in node.value:
+            if path and path[-1] in _NAME_KEYS:
+                self.public.add(node.value)
             return node.value
         value = self._interpolate(node.value, path)
         if node.style is None and _NUMBER.match(value):
@@ -381,7 +392,8 @@ class _Reader:
                     f"environment variable {name} is not set "
                     f"(write ${{{name}:-default}} for a default)",
                 )
-            if value and (_SECRET_KEYS.search(key) or _SECRET_KEYS.search(name)):
+            secret_name = _SECRET_KEYS.search(key) or _SECRET_KEYS.search(name)
+            if value and (secret_name or _in_secret_field(text[: match.start()], text)):
                 self.secrets.add(value)
             return value
 
@@ -417,7 +429,11 @@ def _validate_schema(raw: dict[str, Any], reader: _Reader) -> None:
         raise ConfigError(
             reader.path, reader.line((*path, key)), (*path, key), f"unknown key{hint}"
         )
-    raise ConfigError(reader.path, reader.line(path), path, _explain(error))
+    # a value the schema refused may hold a secret: it is quoted in the message
+    message = redact_dsn(redact_urls(_explain(error)))
+    for secret in sorted((s for s in reader.secrets if len(s) >= 4), key=len, reverse=True):
+        message = message.replace(secret, _MASK)
+    raise ConfigError(reader.path, reader.line(path), path, message)
 
 
 def _explain(error: jsonschema.ValidationError) -> str:
@@ -561,6 +577,7 @@ class _Builder:
             owners=dict(raw.get("owners", {})),
             prometheus_textfile=self.file(raw.get("reporting", {}).get("prometheusTextfile")),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
+            public_names=frozenset(self.reader.public),
         )
 
     def _unique(self, section: str, names: list[str], key: str) -> None:
@@ -575,11 +592,13 @@ class _Builder:
         dsn = d["dsn"]
         password = dsn_password(dsn)
         if password:
-            if password in self.reader.written.get(path, ""):  # in the file, not from ${VAR}
+            written = dsn_password(self.reader.written.get(path, "")) or ""
+            if "$" not in written:  # in the file, not from ${VAR}
                 raise self.fail(
                     path,
-                    "a password is written in the DSN; put it in PGPASSWORD, ~/.pgpass or "
-                    "${ENV_VAR} instead, so it never sits in the config",
+                    "a password (password=, sslpassword=, user:password@) is written in the "
+                    "DSN; put it in PGPASSWORD, ~/.pgpass or ${ENV_VAR} instead, so it never "
+                    "sits in the config",
                 )
             self.secrets.add(password)
         return Database(
@@ -599,12 +618,14 @@ class _Builder:
             where: Path_ = (*path, "endpoints", j) if "endpoints" in h else (*path, "endpoint")
             if kind in ("api", "authentication"):
                 parts = urlsplit(endpoint)
+                shown = redact_url(endpoint)
                 if parts.scheme not in ("http", "https") or not parts.netloc:
-                    raise self.fail(where, f"expected an http(s) URL, got {endpoint!r}")
+                    raise self.fail(where, f"expected an http(s) URL, got {shown!r}")
                 try:
                     parts.port  # noqa: B018 (reading it validates it)
                 except ValueError:
-                    raise self.fail(where, f"the port in {endpoint!r} is not 1-65535") from None
+                    raise self.fail(where, f"the port in {shown!r} is not 1-65535") from None
+                self._refuse_written_credentials(where)
             elif kind == "database":
                 if "://" not in endpoint and "=" not in endpoint:
                     self.database_ref(where, endpoint)
@@ -625,6 +646,26 @@ class _Builder:
             alert_channels=tuple(alerts.get("channels", ())),
             escalation=tuple(alerts.get("escalation", ())),
         )
+
+    def _refuse_written_credentials(self, where: Path_) -> None:
+        """A password or token written into a URL in the file is refused, as in a DSN."""
+        written = urlsplit(self.reader.written.get(where, ""))
+        if written.password and "$" not in written.password:
+            raise self.fail(
+                where,
+                "a password is written in the URL (user:password@); put it in an environment "
+                "variable and write ${VAR} instead, so it never sits in the config",
+            )
+        for given in (written.query, written.fragment):
+            for part in given.split("&"):
+                key, _, value = part.partition("=")
+                if value and "$" not in value and is_credential_key(key):
+                    raise self.fail(
+                        where,
+                        f"a credential is written in the URL ({key}=...); put it in an "
+                        "environment variable and write ${VAR} instead, so it never sits in "
+                        "the config",
+                    )
 
     def _maintenance(self, i: int, m: dict[str, Any]) -> DatabaseMaintenanceTarget:
         path: Path_ = ("databaseMaintenance", i)
@@ -794,8 +835,79 @@ class _Builder:
 
 # ---------------------------------------------------------------------------- secrets
 
+_MASK = "***"
+# libpq's parameters that hold a secret (PostgreSQL 18 adds oauth_client_secret)
+_LIBPQ_SECRETS = r"(?:password|sslpassword|oauth_client_secret)"
 _DSN_URL_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@", re.I)
-_DSN_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+_DSN_KV_PASSWORD = re.compile(
+    rf"(?P<pre>(?<![\w-]){_LIBPQ_SECRETS}\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I
+)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]*", re.I)
+_WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+# query keys that carry a credential: the key, or its last part after _ or -, is one of these
+CREDENTIAL_QUERY_KEYS = frozenset(
+    {
+        "token", "key", "apikey", "secret", "password", "passwd", "pwd", "pass", "sig",
+        "signature", "auth", "authorization", "credential", "credentials", "sas", "session",
+        "sessionid", "code", "sslpassword",
+    }
+)  # fmt: skip
+
+
+def is_credential_key(key: str) -> bool:
+    """token, access_token, api_key, X-Amz-Signature, client_secret ...: a credential."""
+    name = key.strip().lower()
+    return name in CREDENTIAL_QUERY_KEYS or re.split(r"[_-]", name)[-1] in CREDENTIAL_QUERY_KEYS
+
+
+def _in_secret_field(before: str, text: str) -> bool:
+    """Whether a ${VAR} that starts after ``before`` (in ``text``) sits where a credential goes:
+    a URL's userinfo, query or fragment, or a libpq secret parameter."""
+    if re.search(rf"(?<![\w-]){_LIBPQ_SECRETS}\s*=\s*'?$", before, re.I):
+        return True
+    scheme = before.find("://")
+    if scheme < 0:
+        return False
+    after_scheme = before[scheme + 3 :]
+    if "?" in after_scheme or "#" in after_scheme:
+        return True
+    # still in the authority, and an @ follows before the path: userinfo
+    return "/" not in after_scheme and "@" in text[len(before) :].split("/")[0]
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to show: the password of its userinfo (all of it for http) and every
+    query and key=value fragment value become ***."""
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        userinfo, host = authority.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":" + _MASK
+        elif scheme.lower() in _WEB_SCHEMES:
+            userinfo = _MASK  # a bare user part of a web URL is usually a token
+        authority = userinfo + "@" + host
+    tail, hash_, fragment = tail.partition("#")
+    path, question, query = tail.partition("?")
+    if question:
+        query = _mask_values(query)
+    if hash_ and "=" in fragment:
+        fragment = _mask_values(fragment)
+    return f"{scheme}://{authority}{path}{question}{query}{hash_}{fragment}"
+
+
+def _mask_values(query: str) -> str:
+    parts = []
+    for part in query.split("&"):
+        key, eq, value = part.partition("=")
+        parts.append(f"{key}={_MASK if value else ''}" if eq else (_MASK if part else ""))
+    return "&".join(parts)
+
+
+def redact_urls(text: str) -> str:
+    """Every URL in a text with its credentials and query values masked (see redact_url)."""
+    return _URL.sub(lambda m: redact_url(m.group(0)), text) if "://" in text else text
 
 
 def dsn_password(dsn: str) -> str | None:

@@ -6,6 +6,7 @@ files are done by the library modules this one calls.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from pytest_maintcheck.catalogue import SUITES, CheckSpec, spec_for
 from pytest_maintcheck.config import Config, ConfigError, HealthCheck
-from pytest_maintcheck.redact import printable
+from pytest_maintcheck.redact import RedactingFilter, printable
 from pytest_maintcheck.run import RunState, result_for_report
 from pytest_maintcheck.targets import TARGETS
 from pytest_maintcheck.verdict import Assessment, Verdict
@@ -23,6 +24,7 @@ STATE = pytest.StashKey[RunState]()
 ASSESSMENT = pytest.StashKey[Assessment]()
 RAISED = pytest.StashKey[bool]()
 SPEC = pytest.StashKey[CheckSpec | None]()
+LOG_FILTER = pytest.StashKey[logging.Filter]()
 
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("config", "maintenance config file (default: maintcheck.yaml in the rootdir)", {}),
@@ -36,6 +38,11 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "type",
         "MaintenanceLog.type (default: routine)",
         {"choices": ("routine", "emergency", "update")},
+    ),
+    (
+        "file-mode",
+        "mode of every file a run writes, octal (default: 0600; folders get x where r: 0700)",
+        {},
     ),
 )
 
@@ -72,11 +79,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "maintcheck(key): the catalogue entry of a maintenance check"
     )
-    state = RunState.from_options(
-        rootdir=Path(config.rootpath),
-        option=lambda name: _option(config, name),
-        is_worker=hasattr(config, "workerinput"),
-    )
+    try:
+        state = RunState.from_options(
+            rootdir=Path(config.rootpath),
+            option=lambda name: _option(config, name),
+            is_worker=hasattr(config, "workerinput"),
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(f"maintcheck: --maintcheck-file-mode: {exc}") from None
     config.stash[STATE] = state
     if state.config_path is not None:
         try:
@@ -110,6 +120,28 @@ class ResultCollector:
             self.state.add_result(result)
         elif str(report.when) == "???" and report.failed:  # xdist's report for a crashed worker
             self.state.crashed.append(report.nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Log records are redacted before pytest shows, captures or writes them (live logging,
+    captured logs in reports and JUnit, --log-file): httpx logs every URL it requests."""
+    state = session.config.stash[STATE]
+    redacting = RedactingFilter(lambda text: state.redact(text))
+    logging_plugin = session.config.pluginmanager.get_plugin("logging-plugin")
+    for name in ("caplog_handler", "report_handler", "log_cli_handler", "log_file_handler"):
+        handler = getattr(logging_plugin, name, None)
+        if isinstance(handler, logging.Handler):
+            handler.addFilter(redacting)
+    logging.getLogger("httpx").addFilter(redacting)  # for handlers that are not pytest's
+    session.config.stash[LOG_FILTER] = redacting
+
+
+@pytest.hookimpl
+def pytest_unconfigure(config: pytest.Config) -> None:
+    redacting = config.stash.get(LOG_FILTER, None)
+    if redacting is not None:
+        logging.getLogger("httpx").removeFilter(redacting)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -301,14 +333,15 @@ def pytest_runtest_makereport(
         # the item's last report: items live all session, and thousands of assessments kept
         # with them make every garbage collection slower
         del item.stash[ASSESSMENT]
+    state = item.config.stash[STATE]
+    if report.sections or not report.passed:
+        # captured output and logs reach the terminal, JUnit and the page from every report
+        state.scrub_report(report)
     if report.passed and report.when != "call":
         return report  # a clean setup or teardown says nothing about the check
     spec = _check_spec(item)
     if spec is None:
         return report
-    state = item.config.stash[STATE]
-    if not report.passed:
-        state.scrub_report(report)
     report.maintcheck = result_for_report(  # type: ignore[attr-defined]
         item,
         report,

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
 
-from pytest_maintcheck.config import redact_dsn
+from pytest_maintcheck.config import redact_dsn, redact_urls
 
 # control codes (newlines too: a probed value must not fake a line of output), and the
 # invisible format characters that reorder or hide text (bidi overrides, zero-width)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MASK = "***"
+# shorter secrets are masked only as a whole word: "test" must not eat "test_health"
+DISTINCTIVE = 8
+# words our own output is made of: a secret equal to one cannot be told apart from it
+_WORDS = frozenset({"true", "false", "null", "none", "nan"})
 
 
 def printable(text: object, limit: int = 200) -> str:
@@ -26,24 +34,108 @@ def _visible(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
-class Redactor:
-    """Replaces every known secret (and any DSN password) with a mask."""
+def _forms(secret: str) -> set[str]:
+    """The secret as written, and as JSON, repr() and a URL would escape it."""
+    return {
+        secret,
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+        quote(secret, safe=""),
+        quote(secret, safe="!$&'()*+,;=:@/"),  # how httpx leaves a path or query
+        quote_plus(secret),
+    }
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+
+def _whole_word(form: str) -> str:
+    before = r"(?<!\w)" if re.match(r"\w", form[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
+    return before + re.escape(form) + after
+
+
+class Redactor:
+    """Masks the secrets a run knows of, wherever they sit in a string, and every URL's
+    credentials, query values and any DSN password, whatever their source.
+
+    Secrets are masked in strings, never in serialized text: ``walk`` a structure before it
+    is dumped, so quotes and backslashes in a secret cannot hide it and a secret like
+    ``false`` cannot break the JSON. A secret equal to one of the ``public`` names of the
+    config (a service, a database, the system) or a JSON word is not hidden in free text:
+    it is public anyway, and masking it would rewrite unrelated text.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), public: Iterable[str] = ()) -> None:
+        named = set(public)
+        kept = {
+            s
+            for s in secrets
+            if s and len(s) >= 4 and s not in named and s.casefold() not in _WORDS
+        }
+        forms = {f for s in kept for f in _forms(s)}
         # longest first, so a secret that contains another is masked whole
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._long = sorted((f for f in forms if len(f) >= DISTINCTIVE), key=len, reverse=True)
+        short = sorted((f for f in forms if len(f) < DISTINCTIVE), key=len, reverse=True)
+        self._short = re.compile("|".join(map(_whole_word, short))) if short else None
 
     def __call__(self, text: str) -> str:
         text = self.mask_known(text)
+        if "://" in text:
+            text = redact_urls(text)
         # a DSN password needs "user:pw@" or "password=": skip the regexes when neither can be
         return redact_dsn(text) if ("@" in text or "=" in text) else text
 
     def mask_known(self, text: str) -> str:
-        """Only the known secrets: cheap enough for a whole records file."""
-        for secret in self._secrets:
+        """Only the known secrets."""
+        for secret in self._long:
             if secret in text:
                 text = text.replace(secret, MASK)
+        if self._short is not None:
+            text = self._short.sub(MASK, text)
         return text
 
     def leaks(self, text: str) -> bool:
-        return any(secret in text for secret in self._secrets)
+        return any(secret in text for secret in self._long) or bool(
+            self._short and self._short.search(text)
+        )
+
+    def walk(self, value: Any) -> Any:
+        """A copy of a JSON-like structure with every string (keys too) redacted."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self.walk(k): self.walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.walk(v) for v in value]
+        return value
+
+    def mask_opaque(self, text: str) -> str:
+        """Serialized text (a finished page): only distinctive secrets that no escaping can
+        change, so replacing them cannot break the text's structure."""
+        for secret in self._long:
+            if secret in text and re.fullmatch(r"[\w.~+/=:@%-]+", secret):
+                text = text.replace(secret, MASK)
+        return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts each log record before any handler formats it (httpx logs every URL)."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__("maintcheck-redact")
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string is logging's to report
+            return True
+        shown = self.redact(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True

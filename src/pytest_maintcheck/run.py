@@ -49,6 +49,7 @@ class RunState:
     selected: int = 0
     run_dir: Path | None = None
     today: date = field(default_factory=date.today)
+    file_mode: int = 0o600  # of every file the run writes; folders get x where r
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -70,6 +71,11 @@ class RunState:
             maintenance_type=option("maintcheck_type") or "routine",
             is_worker=is_worker,
         )
+        given_mode = option("maintcheck_file_mode")
+        if given_mode:
+            from pytest_maintcheck.report.files import parse_file_mode
+
+            state.file_mode = parse_file_mode(given_mode)  # ValueError: a usage error
         state.run_id = new_run_id(state.started_at)
         return state
 
@@ -78,18 +84,24 @@ class RunState:
     def load(self) -> None:
         assert self.config_path is not None
         self.config = load_config(self.config_path)
-        self.redact = Redactor([*self.config.secrets, *secret_values(os.environ)])
+        self.redact = Redactor(
+            [*self.config.secrets, *secret_values(os.environ)],
+            public=self.config.public_names | _vocabulary(),
+        )
 
     def scrub_report(self, report: Any) -> None:
-        """A traceback that would print a secret is replaced by its redacted text."""
-        if report.longrepr is None or isinstance(report.longrepr, tuple):
-            return
-        text = str(report.longrepr)
-        if self.redact.leaks(text) or self.redact(text) != text:
-            report.longrepr = self.redact(text)
-        for i, (key, value) in enumerate(report.sections):
-            if self.redact.leaks(value):
-                report.sections[i] = (key, self.redact(value))
+        """What pytest, JUnit and pytest-html print of a report, redacted: a traceback that
+        would show a secret or a URL's credentials becomes its redacted text, and so does
+        captured output and logging."""
+        if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+            where, line, reason = report.longrepr
+            report.longrepr = (where, line, self.redact(str(reason)))
+        elif report.longrepr is not None:
+            text = str(report.longrepr)
+            shown = self.redact(text)
+            if shown != text:
+                report.longrepr = shown
+        report.sections[:] = [(key, self.redact(value)) for key, value in report.sections]
 
     def waiver_for(self, item: Any) -> Waiver | None:
         if self.config is None:
@@ -176,7 +188,7 @@ class RunState:
             previous_incidents=_previous_incidents(self.report_dir),
         )
         self.run_dir = publish_run(
-            self.report_dir, self.staging_dir, self.run_id, records, self.redact
+            self.report_dir, self.staging_dir, self.run_id, records, self.redact, self.file_mode
         )
 
 
@@ -230,13 +242,9 @@ def result_for_report(
         "incidentType": spec.incident_type,
         "metrics": dict(assessed.metrics) if assessed else {},
         "thresholds": dict(assessed.thresholds) if assessed else {},
-        "findings": [
-            {**f.to_json(), "description": state.redact(f.description)} for f in assessed.findings
-        ]
-        if assessed
-        else [],
+        "findings": [f.to_json() for f in assessed.findings] if assessed else [],
         "details": assessed.details if assessed else {},
-        "message": state.redact(message),
+        "message": message,
         "duration": round(float(report.duration), 4),
         "phase": report.when,
         "finishedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -262,7 +270,18 @@ def result_for_report(
                 "action": "Fix the check or its access to the target, then re-run it.",
             }
         ]
-    return result
+    # every string, details and metrics too, before anything serializes it
+    redacted: dict[str, Any] = state.redact.walk(result)
+    return redacted
+
+
+def _vocabulary() -> frozenset[str]:
+    """Words of our own output (suites, severities, verdicts, check keys): a secret equal to
+    one is public anyway, and masking it would rewrite every record."""
+    from pytest_maintcheck.catalogue import CHECKS, SEVERITIES, SUITES
+    from pytest_maintcheck.verdict import Verdict
+
+    return frozenset([*SUITES, *SEVERITIES, *(v.value for v in Verdict), *CHECKS])
 
 
 def _verdict_of(

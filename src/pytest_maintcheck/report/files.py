@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,35 @@ from typing import Any
 from pytest_maintcheck.redact import Redactor
 
 _INDENT_BELOW = 256 * 1024
+# records name hosts, accounts and findings: readable by the account that ran the checks only,
+# unless the operator widens it (--maintcheck-file-mode)
+FILE_MODE = 0o600
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write beside the target, fsync, then rename over it."""
+def dir_mode(file_mode: int) -> int:
+    """A folder's mode for a file mode: x wherever r (0600 -> 0700, 0640 -> 0750)."""
+    return file_mode | ((file_mode & 0o444) >> 2)
+
+
+def parse_file_mode(text: object) -> int:
+    """An octal mode like 0600 or 640; the owner keeps rw, nobody else may write."""
+    raw = str(text).strip()
+    if not re.fullmatch(r"0?[0-7]{3}|0o[0-7]{3}", raw):
+        raise ValueError(f"expected an octal file mode like 0600 or 0640, got {raw!r}")
+    mode = int(raw.removeprefix("0o"), 8)
+    if mode & 0o600 != 0o600:
+        raise ValueError(f"{raw}: the owner must be able to read and write (0600 at least)")
+    if mode & 0o022:
+        raise ValueError(f"{raw}: records must not be writable by group or others")
+    return mode
+
+
+def write_atomic(path: Path, text: str, mode: int = FILE_MODE) -> None:
+    """Write beside the target with ``mode``, fsync, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, mode)  # not the umask: one documented mode for every file of a run
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -29,31 +52,41 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def publish_run(
-    report_dir: Path, staging: Path, run_id: str, records: dict[str, Any], redact: Redactor
+    report_dir: Path,
+    staging: Path,
+    run_id: str,
+    records: dict[str, Any],
+    redact: Redactor,
+    mode: int = FILE_MODE,
 ) -> Path:
     """Records into the staging folder beside pytest-html's page, then one rename into place.
 
-    Every message was redacted where it was made; masking the known secrets once more over
-    each whole file is the safety net for anything that slipped past (str.replace, so cheap).
+    Every result was redacted where it was made; the records are walked once more before
+    they are serialized (masking a serialized text would miss a secret JSON escaped, and
+    could break the JSON). Every file gets ``mode``, the folder its ``dir_mode``.
     """
     staging.mkdir(parents=True, exist_ok=True)
+    os.chmod(staging, dir_mode(mode))
     html = staging / "report.html"
     if html.exists():
         page = html.read_text(encoding="utf-8")
-        if redact.leaks(page):
-            write_atomic(html, redact.mask_known(page))
+        masked = redact.mask_opaque(page)  # only secrets no escaping could have changed
+        if masked != page:
+            write_atomic(html, masked, mode)
+        os.chmod(html, mode)
     for name, content in records.items():
+        content = redact.walk(content)
         text = json.dumps(content, ensure_ascii=False, default=str)
         if len(text) < _INDENT_BELOW:
             # indented for people; a large record stays compact (json's C encoder is 10x faster)
             text = json.dumps(content, indent=2, ensure_ascii=False, default=str)
-        write_atomic(staging / name, redact.mask_known(text + "\n"))
+        write_atomic(staging / name, text + "\n", mode)
     final = report_dir / run_id
     os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
     from pytest_maintcheck.report.index import record_history, write_index
 
-    record_history(report_dir, final, records)
-    write_index(report_dir)
+    record_history(report_dir, final, records, mode)
+    write_index(report_dir, mode)
     return final
 
 

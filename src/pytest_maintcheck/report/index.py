@@ -7,13 +7,14 @@ earlier runs. Lines that do not parse (a crash mid-append) are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from pytest_maintcheck.report.files import run_folders, write_atomic
+from pytest_maintcheck.report.files import FILE_MODE, run_folders, write_atomic
 
 HISTORY = "history.jsonl"
 _STYLE = (
@@ -39,7 +40,9 @@ def summary(run: Path, log: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record_history(report_dir: Path, run: Path, records: dict[str, Any]) -> None:
+def record_history(
+    report_dir: Path, run: Path, records: dict[str, Any], mode: int = FILE_MODE
+) -> None:
     """Append this run's line; a history that does not exist yet is seeded from the folders."""
     path = report_dir / HISTORY
     if not path.exists():
@@ -49,9 +52,11 @@ def record_history(report_dir: Path, run: Path, records: dict[str, Any]) -> None
             for folder, log in zip(run_folders(report_dir), earlier, strict=False)
             if log is not None
         )
-        write_atomic(path, seed)
+        write_atomic(path, seed, mode)
     line = json.dumps(summary(run, records["maintenance-log.json"])) + "\n"
     with path.open("a", encoding="utf-8") as handle:
+        with contextlib.suppress(PermissionError):  # another account's history keeps its mode
+            os.fchmod(handle.fileno(), mode)  # a history from an older run may have another mode
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
@@ -81,7 +86,7 @@ def read_history(report_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def write_index(report_dir: Path) -> Path:
+def write_index(report_dir: Path, mode: int = FILE_MODE) -> Path:
     """Rebuild the index page from the history, newest run first."""
     rows = []
     for s in sorted(read_history(report_dir), key=lambda e: str(e["runId"]), reverse=True):
@@ -103,5 +108,5 @@ def write_index(report_dir: Path) -> Path:
         f"<th>Log status</th>{header}</tr>{''.join(rows)}</table></body></html>\n"
     )
     path = report_dir / "index.html"
-    write_atomic(path, page)
+    write_atomic(path, page, mode)
     return path
