@@ -18,7 +18,6 @@ pytestmark = pytest.mark.monthly
 DAY = 86400.0
 OLD_TLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
 MIN_EC_BITS = 256
-MAX_SERVER_VALIDITY = Threshold("validityDays", warn=398)  # CA/Browser Forum limit since 2020
 # an advisory's own severity (GitHub's database_specific.severity) as the finding's; a CVSS
 # vector alone is not scored here, so such a finding keeps the check's severity
 ADVISORY_SEVERITY = {
@@ -36,14 +35,31 @@ def test_certificate(certificate: Certificate, assessment: Assessment) -> None:
     try:
         if c.host is not None:
             report = certificates.examine_endpoint(
-                c.host, c.port, server_name=c.server_name, ca_file=c.ca_file, timeout=c.timeout
+                c.host,
+                c.port,
+                server_name=c.server_name,
+                ca_file=c.ca_file,
+                timeout=c.timeout,
+                now=now,
             )
         else:
             assert c.file is not None
-            report = certificates.examine_file(c.file, server_name=c.server_name, ca_file=c.ca_file)
+            report = certificates.examine_file(
+                c.file, server_name=c.server_name, ca_file=c.ca_file, now=now
+            )
     except certificates.CertificateProbeError as exc:
-        assessment.could_not_measure(f"{c.name}: {exc}")
+        assessment.could_not_measure(f"{c.name}: {exc}", exc.action)
         return
+    judge_certificate(c, report, assessment, now)
+
+
+def judge_certificate(
+    c: Certificate,
+    report: certificates.CertificateReport,
+    assessment: Assessment,
+    now: dt.datetime,
+) -> None:
+    """Every certificate rule, at ``now`` (a parameter so the rules can be tested at any date)."""
     leaf, earliest = report.leaf, report.earliest_expiry()
     assessment.details.update(
         source=report.source,
@@ -52,18 +68,24 @@ def test_certificate(certificate: Certificate, assessment: Assessment) -> None:
         verifiedChain=[x.subject for x in report.verified_chain],
         nameChecked=report.name_checked,
     )
-    assessment.measure(
-        c.thresholds.get("daysToExpiry"),
-        round(earliest.days_to_expiry(now), 1),
-        subject=f"{c.name} ({earliest.subject}, expires {earliest.not_after:%Y-%m-%d})",
-        action=f"Renew {earliest.subject} and deploy it before {earliest.not_after:%Y-%m-%d}.",
-    )
-    if report.verify_error is not None:
-        anchors = f"caFile {c.ca_file}" if c.ca_file else "the system trust store"
+    if report.verify_detail is not None:
+        assessment.details["verifyDetail"] = report.verify_detail
+    _judge_expiry(c, earliest, assessment, now)
+    for x in certificates.not_yet_valid(report, now):
         assessment.add_finding(
             Verdict.VIOLATION,
-            f"{c.name}: chain does not verify against {anchors}: {report.verify_error}",
-            "Serve the full chain (leaf and intermediates) from a CA the clients trust.",
+            f"{c.name}: {x.subject} is not valid until {x.not_before:%Y-%m-%d %H:%M} UTC "
+            f"({format_value('daysToExpiry', (x.not_before - now).total_seconds() / DAY)} from "
+            "now); clients refuse it until then",
+            "Serve the previous certificate until then, or reissue it with a notBefore in the "
+            "past; check the clock of the CA that issued it.",
+        )
+    problem = report.problem
+    if problem is not None:  # a non-blocking one (a CA without keyUsage) verifies for most clients
+        assessment.add_finding(
+            Verdict.VIOLATION if problem.blocking else Verdict.DEGRADED,
+            f"{c.name}: {'chain does not verify: ' if problem.blocking else ''}{problem.text}",
+            problem.action,
         )
     if report.name_matches is False:
         assessment.add_finding(
@@ -101,12 +123,65 @@ def test_certificate(certificate: Certificate, assessment: Assessment) -> None:
             "Disable TLS 1.0/1.1 on the server and enable TLS 1.2 and 1.3.",
         )
     if not leaf.is_ca:
+        _judge_lifetime(c, report, assessment)
+
+
+def _judge_expiry(
+    c: Certificate, earliest: certificates.CertInfo, assessment: Assessment, now: dt.datetime
+) -> None:
+    """Days to expiry against the fixed levels, each capped at a share of the certificate's own
+    lifetime (a 24-hour certificate warns when 8 hours are left, not all its life)."""
+    lifetime = earliest.validity_days
+    left = earliest.days_to_expiry(now)
+    if lifetime > 0:
+        assessment.metrics["lifetimeLeft"] = round(left / lifetime, 3)
+    threshold = certificates.expiry_threshold(
+        c.thresholds.get("daysToExpiry"), c.thresholds.get("lifetimeLeft"), lifetime
+    )
+    assessment.measure(
+        threshold,
+        round(left, 2),  # hundredths: a 24-hour certificate is judged in hours
+        subject=f"{c.name} ({earliest.subject}, expires {earliest.not_after:%Y-%m-%d %H:%M} UTC, "
+        f"lifetime {format_value('daysToExpiry', lifetime)})",
+        action=f"Renew {earliest.subject} and deploy it before {earliest.not_after:%Y-%m-%d}; "
+        "if renewal is automated (ACME, step-ca), find out why it has not run.",
+    )
+
+
+def _judge_lifetime(
+    c: Certificate, report: certificates.CertificateReport, assessment: Assessment
+) -> None:
+    """validityDays when the entry sets it (any CA); else, for a public CA only, the dated
+    CA/Browser Forum limit in force on the certificate's issue date."""
+    leaf = report.leaf
+    public = certificates.counts_as_public(report, c.public_ca)
+    kind = {True: "public", False: "private", None: "unknown: chain not verified"}[public]
+    assessment.details["caKind"] = kind
+    lifetime = round(leaf.validity_days, 1)
+    configured = c.thresholds.get("validityDays")
+    if configured is not None:
         assessment.measure(
-            MAX_SERVER_VALIDITY,
-            round(leaf.validity_days),
+            configured,
+            lifetime,
             subject=f"{c.name} ({leaf.subject})",
-            action="Issue server certificates valid for 398 days or less, renewed automatically.",
+            action="Issue server certificates for no longer than validityDays, renewed "
+            "automatically.",
         )
+        return
+    rule = certificates.public_lifetime_rule(leaf.not_before) if public else None
+    if rule is None:
+        return
+    assessment.details["lifetimeRule"] = (
+        f"{rule.source}: at most {rule.max_days} days for certificates issued from {rule.since}"
+    )
+    assessment.measure(
+        Threshold("validityDays", warn=rule.max_days),
+        lifetime,
+        subject=f"{c.name} ({leaf.subject}, public CA, issued {leaf.not_before:%Y-%m-%d}; "
+        f"{rule.source} allows {rule.max_days} days from {rule.since})",
+        action=f"Have it reissued for at most {rule.max_days} days and renew it automatically "
+        "(ACME); if the CA is private, set publicCa: false or caFile.",
+    )
 
 
 @pytest.mark.maintcheck("access_review")

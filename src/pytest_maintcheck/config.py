@@ -151,6 +151,7 @@ class Certificate:
     timeout: float = 10.0
     severity: str | None = None
     thresholds: Thresholds = Thresholds()
+    public_ca: bool | None = None  # None: public unless caFile is set (see counts_as_public)
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,13 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, object]] = {
         "size": {"warn": "50GB", "fail": "80GB"},
         "slowQuery": {"warn": "500ms", "fail": "2s"},
     },
-    "certificate": {"daysToExpiry": {"warn": 30, "fail": 7}, "minKeyBits": 2048},
+    "certificate": {
+        "daysToExpiry": {"warn": 30, "fail": 7},
+        # each daysToExpiry level is capped at this share of the certificate's own lifetime:
+        # ACME clients renew when a third is left
+        "lifetimeLeft": {"warn": 1 / 3, "fail": 0.1},
+        "minKeyBits": 2048,
+    },
     "failedLogins": {
         "perAccount": {"warn": 5, "fail": 10},
         "perSource": {"warn": 20, "fail": 50},
@@ -744,6 +751,7 @@ class _Builder:
             timeout=self.duration((*path, "timeout"), c.get("timeout"), 10.0),
             severity=c.get("severity"),
             thresholds=self.thresholds((*path, "thresholds"), c.get("thresholds"), "certificate"),
+            public_ca=c.get("publicCa"),
         )
 
     def _access_review(self, a: dict[str, Any] | None) -> AccessReview | None:

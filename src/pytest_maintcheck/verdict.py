@@ -68,6 +68,7 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("daysToExpiry", "days", higher_is_worse=False, label="days to expiry"),
     Metric("minKeyBits", "bits", higher_is_worse=False, label="key size"),
     Metric("validityDays", "days", label="certificate lifetime"),
+    Metric("lifetimeLeft", "ratio", higher_is_worse=False, label="share of lifetime left"),
     Metric("inactive", "seconds", label="time since last login"),
     Metric("perAccount", "count", label="failed logins per account"),
     Metric("perSource", "count", label="failed logins per source"),
@@ -179,8 +180,8 @@ def format_value(name: str, value: float) -> str:
         return format_duration(value)
     if unit == "bytes":
         return format_size(value)
-    if unit == "days":
-        return f"{value:.0f} days"
+    if unit == "days":  # hours under two days: a 24-hour certificate's levels are hours
+        return f"{value:.0f} days" if abs(value) >= 2 else f"{value * 24:.1f} hours"
     if unit == "bits":
         return f"{value:.0f} bits"
     return f"{value:g}"

@@ -11,6 +11,14 @@ The chain is verified at a moment inside the leaf's validity, so an expired cert
 reported once (as days to expiry) and not again as "does not verify"; the host name is checked
 separately for the same reason. Web PKI policy still refuses weak keys and SHA-1/MD5 signatures,
 so those also show as "does not verify" (which is what clients will do).
+
+A chain that does not verify is explained in the operator's words (``ChainProblem``: self-signed,
+intermediate not sent, CA without keyUsage, ...), never with the path builder's own message. A
+CA without a keyUsage extension (what ``openssl req -x509 -new`` makes) is the one failure that
+is not blocking: OpenSSL's default verification accepts it, strict verification does not.
+
+The dated rules for public certificate lifetimes (``PUBLIC_TLS_LIFETIME``) and the expiry levels
+relative to a certificate's own lifetime (``expiry_threshold``) are at the end of this module.
 """
 
 from __future__ import annotations
@@ -26,8 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -37,6 +47,7 @@ from cryptography.x509.verification import (
 )
 
 from pytest_maintcheck.redact import printable
+from pytest_maintcheck.verdict import Threshold
 
 WEAK_HASHES = frozenset({"sha1", "md5"})
 _ENCODING_DER = 2  # _ssl.ENCODING_DER: the private chain API returns _ssl.Certificate objects
@@ -44,6 +55,19 @@ _ENCODING_DER = 2  # _ssl.ENCODING_DER: the private chain API returns _ssl.Certi
 
 class CertificateProbeError(Exception):
     """The certificate could not be fetched or read; the message is safe to print."""
+
+    def __init__(self, message: str, action: str | None = None) -> None:
+        super().__init__(message)
+        self.action = action  # what to do, when the cause is known
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """Why a chain does not verify, in plain words, and the fix."""
+
+    text: str
+    action: str
+    blocking: bool = True  # False: OpenSSL's default verification (most clients) still accepts it
 
 
 @dataclass(frozen=True)
@@ -88,9 +112,13 @@ class CertificateReport:
     source: str
     presented: list[CertInfo]  # leaf first, as served (or as in the file)
     tls_version: str | None = None  # None for a file
-    verified: bool = False
-    verify_error: str | None = None
+    verified: bool = False  # a chain to an anchor was built (perhaps with a non-blocking problem)
+    verify_error: str | None = None  # the problem's plain words
     verified_chain: list[CertInfo] = field(default_factory=list)  # leaf to trust anchor
+    problem: ChainProblem | None = None
+    verify_detail: str | None = None  # the path builder's own message, for the record only
+    anchors: str = "the system trust store"  # what the chain was verified against, for messages
+    private_anchors: bool = False  # verified against caFile (a private CA), not the system store
     name_checked: str | None = None
     name_matches: bool | None = None
 
@@ -213,13 +241,68 @@ def fetch_chain(
         ):
             version = tls.version() or "unknown"
             certs = _presented(tls)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise CertificateProbeError(
-            f"TLS handshake with {host}:{port} failed: {printable(exc, 200)}"
-        ) from None
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        why, action = handshake_failure(exc, host, timeout)
+        message = f"TLS handshake with {host}:{port} failed: {why}"
+        raise CertificateProbeError(message, action) from None
     if not certs:
         raise CertificateProbeError(f"{host}:{port} sent no certificate")
     return certs, version
+
+
+# OpenSSL's reasons when the first bytes back are not a TLS record (an HTTP reply, an SSH banner)
+_NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "UNKNOWN_PROTOCOL",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+        "WRONG_SSL_VERSION",
+        "UNEXPECTED_RECORD",
+        "BAD_PACKET_LENGTH",
+        "RECORD_LENGTH_MISMATCH",
+    }
+)
+_CHECK_PORT = "Check the port: host must name the port where the service speaks TLS."
+_SERVER_REFUSES = {
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server refuses every TLS version this client offers",
+    "UNSUPPORTED_PROTOCOL": "the server only offers a TLS version this client refuses",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server and this client share no TLS version or cipher",
+    "NO_CIPHERS_AVAILABLE": "the server and this client share no cipher",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server requires a client certificate",
+    "TLSV1_ALERT_INTERNAL_ERROR": "the server reported an internal error",
+    "TLSV1_UNRECOGNIZED_NAME": "the server knows no certificate for the name sent (serverName)",
+}
+
+
+def handshake_failure(exc: BaseException, host: str, timeout: float) -> tuple[str, str | None]:
+    """A failed connection or handshake in plain words, and what to do when that is known."""
+    if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | ssl.SSLZeroReturnError):
+        return (
+            "the server closed the connection during the TLS handshake: this port may not "
+            "speak TLS, or the server accepts none of the TLS versions offered",
+            _CHECK_PORT,
+        )
+    if isinstance(exc, ssl.SSLError):
+        reason = str(exc.reason or "")
+        if reason in _NOT_TLS:
+            return "this port does not speak TLS (its reply is not a TLS handshake)", _CHECK_PORT
+        if reason in _SERVER_REFUSES:
+            return _SERVER_REFUSES[reason], None
+        words = reason.lower().replace("_", " ") or printable(exc, 120)
+        return f"TLS error: {printable(words, 120)}", None
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens on that port", _CHECK_PORT
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s", "Check the host is up and reachable."
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {printable(host, 100)}", "Check the host name and DNS."
+    if isinstance(exc, OSError) and exc.strerror:
+        return printable(exc.strerror, 160), None
+    return printable(exc, 200), None
 
 
 def _presented(tls: ssl.SSLSocket) -> list[x509.Certificate]:
@@ -257,6 +340,20 @@ _EE_POLICY = ExtensionPolicy.permit_all().require_present(
 )
 
 
+def _key_cert_sign_if_present(
+    _policy: object, _cert: x509.Certificate, usage: x509.KeyUsage | None
+) -> None:
+    if usage is not None and not usage.key_cert_sign:
+        raise ValueError("keyUsage without keyCertSign")
+
+
+# The same CA rules, but a CA without keyUsage passes, as OpenSSL's default verification lets it
+# (curl, psql, Python <= 3.12); Python 3.13+ and openssl verify -x509_strict refuse it.
+_CA_POLICY_LENIENT = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+    x509.KeyUsage, Criticality.AGNOSTIC, _key_cert_sign_if_present
+)
+
+
 @functools.cache
 def _system_roots() -> tuple[x509.Certificate, ...]:
     paths = ssl.get_default_verify_paths()
@@ -281,20 +378,22 @@ def trust_store(ca_file: Path | None) -> list[x509.Certificate]:
 
 
 def verify(
-    presented: list[x509.Certificate], anchors: list[x509.Certificate], now: dt.datetime
+    presented: list[x509.Certificate],
+    anchors: list[x509.Certificate],
+    now: dt.datetime,
+    *,
+    ca_policy: ExtensionPolicy | None = None,
 ) -> tuple[list[x509.Certificate], str | None]:
-    """Path-build from the leaf to an anchor; (chain, None) or ([], why it failed)."""
+    """Path-build from the leaf to an anchor; (chain, None) or ([], the path builder's message)."""
     if not anchors:
         return [], "no trust anchors (caFile empty or no system certificate bundle)"
     leaf = presented[0]
-    # inside the leaf's validity: expiry is judged as days to expiry, not as "untrusted"
-    at = min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
     builder = (
         PolicyBuilder()
         .store(Store(anchors))
-        .time(at)
+        .time(_inside_validity(leaf, now))
         .extension_policies(
-            ca_policy=ExtensionPolicy.webpki_defaults_ca(),
+            ca_policy=ca_policy or ExtensionPolicy.webpki_defaults_ca(),
             ee_policy=_EE_POLICY,
         )
     )
@@ -313,6 +412,258 @@ def verify(
     return list(chain), None
 
 
+def _inside_validity(leaf: x509.Certificate, now: dt.datetime) -> dt.datetime:
+    """Expiry and not-yet-valid are judged as dates, not again as "untrusted"."""
+    return min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
+
+
+def check_chain(
+    presented: list[x509.Certificate],
+    anchors: list[x509.Certificate],
+    now: dt.datetime,
+    *,
+    anchors_name: str,
+    private: bool,
+    sender: str = "the server",
+) -> tuple[list[x509.Certificate], ChainProblem | None, str | None]:
+    """The chain to an anchor (or none), what is wrong with it in plain words, and the builder's
+    own message (for the record). ``sender`` is who presented the chain ("the file")."""
+    chain, error = verify(presented, anchors, now)
+    if error is None:
+        return chain, None, None
+    lenient, _ = verify(presented, anchors, now, ca_policy=_CA_POLICY_LENIENT)
+    if lenient:
+        return lenient, _ca_without_key_usage(lenient), error
+    if not anchors:
+        problem = ChainProblem(
+            f"nothing to verify against: {anchors_name} holds no CA certificate",
+            "Point caFile at the PEM file of the CA that issues this certificate.",
+        )
+    else:
+        problem = diagnose(presented, anchors, now, anchors_name, private, sender)
+    return [], problem, error
+
+
+def _ca_without_key_usage(chain: list[x509.Certificate]) -> ChainProblem:
+    bare = [c for c in chain[1:] if not _has(c, x509.KeyUsage)]
+    names = ", ".join(_name(c) for c in bare) or "a CA in the chain"
+    return ChainProblem(
+        f"the CA lacks keyUsage: {names} has no keyUsage extension (what `openssl req -x509 -new` "
+        "makes by default). OpenSSL clients (curl, psql, Python up to 3.12, check_ssl_cert) "
+        "accept this chain; Python 3.13+ and `openssl verify -x509_strict` reject it",
+        "Reissue the CA certificate with keyUsage = critical, keyCertSign, cRLSign (same key and "
+        "subject, so the certificates it issued stay valid, e.g. openssl req -x509 -new -key "
+        "ca.key -subj <same subject> -addext 'keyUsage=critical,keyCertSign,cRLSign') and "
+        "give clients the new CA file.",
+        blocking=False,
+    )
+
+
+def diagnose(
+    presented: list[x509.Certificate],
+    anchors: list[x509.Certificate],
+    now: dt.datetime,
+    anchors_name: str,
+    private: bool,
+    sender: str = "the server",
+) -> ChainProblem:
+    """Why a chain does not verify, found from the certificates themselves."""
+    leaf = presented[0]
+    path = _sent_path(presented)
+    top = path[-1]
+    if _self_signed(top) and not _among(top, anchors):
+        if top is leaf:
+            return ChainProblem(
+                f"self-signed; set caFile: {_name(leaf)} signed itself and is not in "
+                f"{anchors_name}",
+                "Set caFile to a PEM file holding this certificate (or the CA that should issue "
+                "it), or replace it with a certificate from a CA the clients trust.",
+            )
+        return ChainProblem(
+            f"the chain ends at the root CA {_name(top)}, which is not in {anchors_name}",
+            f"Add {_name(top)} to caFile if it is your own CA, or serve a certificate from a CA "
+            "the clients trust.",
+        )
+    issuers = [a for a in anchors if a.subject == top.issuer]
+    if not _self_signed(top) and not issuers:
+        return _issuer_missing(top, anchors_name, private, sender)
+    signers = [a for a in issuers if _signed_by(top, a)]
+    if issuers and not signers:
+        return ChainProblem(
+            f"{anchors_name} holds a CA named {_issuer(top)}, but that CA did not sign "
+            f"{_name(top)} (another CA with the same name, or the CA was re-keyed)",
+            "Put the CA certificate that actually issued it into caFile.",
+        )
+    for cert, issuer in zip(path, [*path[1:], *signers[:1]], strict=False):
+        found = _broken_rule(cert, issuer, _inside_validity(leaf, now))
+        if found is not None:
+            return found
+    return ChainProblem(
+        f"the chain from {_name(leaf)} to {anchors_name} breaks a rule TLS clients apply "
+        "(the path builder's message is in the record's verifyDetail)",
+        "Reissue the certificate from a CA that follows the CA/Browser Forum profile.",
+    )
+
+
+def _issuer_missing(
+    top: x509.Certificate, anchors_name: str, private: bool, sender: str
+) -> ChainProblem:
+    server = sender == "the server"
+    missing = f"{sender} does not {'send' if server else 'hold'} its intermediate"
+    sent = "sent by the server" if server else f"in {sender}"
+    text = (
+        f"{missing}: {_issuer(top)}, which issued {_name(top)}, is neither {sent} nor in "
+        f"{anchors_name}"
+    )
+    where = _ca_issuers_url(top)
+    if where:
+        text += f" (the certificate says it can be fetched from {where})"
+    if private:
+        text += "; or caFile is not the CA that issued it"
+        also = f"; if {_issuer(top)} is your root CA, put it in caFile"
+    else:
+        text += "; or it comes from a private CA (then set caFile)"
+        also = ""
+    serve = "Serve" if server else "Put in the file"
+    return ChainProblem(
+        text,
+        f"{serve} the full chain: the certificate followed by its intermediate CA "
+        f"certificate(s), e.g. fullchain.pem rather than cert.pem{also}.",
+    )
+
+
+def _broken_rule(
+    cert: x509.Certificate, issuer: x509.Certificate | None, at: dt.datetime
+) -> ChainProblem | None:
+    """The first rule one link of the chain breaks, in plain words."""
+    fix = "Reissue it"
+    if not subject_alt_names(cert) and not _is_ca(cert):
+        return ChainProblem(
+            f"{_name(cert)} has no subjectAltName (clients match host names only there)",
+            f"{fix} with the host names in its subjectAltName.",
+        )
+    info = describe(cert)
+    if info.key_type in ("RSA", "DSA") and info.key_bits < 2048:
+        return ChainProblem(
+            f"{_name(cert)} has a {info.key_bits}-bit {info.key_type} key, which clients refuse",
+            f"{fix} with an RSA key of 2048 bits or more, or EC P-256.",
+        )
+    if info.key_type == "EC" and info.key_bits < 256:
+        return ChainProblem(
+            f"{_name(cert)} has a {info.key_bits}-bit EC key, which clients refuse",
+            f"{fix} with EC P-256 or larger.",
+        )
+    if not info.self_signed and info.signature_hash in WEAK_HASHES:
+        return ChainProblem(
+            f"{_name(cert)} is signed with {str(info.signature_hash).upper()}, "
+            "which clients refuse",
+            f"{fix} signed with SHA-256 or stronger.",
+        )
+    if issuer is None:
+        return None
+    if not _is_ca(issuer):
+        return ChainProblem(
+            f"{_name(issuer)} signed {_name(cert)} but is not a CA (no basicConstraints CA:TRUE)",
+            "Issue the certificate from a CA certificate (basicConstraints critical, CA:TRUE).",
+        )
+    usage = _extension(issuer, x509.KeyUsage)
+    if usage is not None and not usage.key_cert_sign:
+        return ChainProblem(
+            f"the keyUsage of the CA {_name(issuer)} does not allow signing certificates "
+            "(no keyCertSign)",
+            "Reissue the CA with keyUsage = critical, keyCertSign, cRLSign.",
+        )
+    if not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc:
+        return ChainProblem(
+            f"the CA {_name(issuer)} is valid only from {issuer.not_valid_before_utc:%Y-%m-%d} to "
+            f"{issuer.not_valid_after_utc:%Y-%m-%d}, which does not cover {_name(cert)}'s "
+            f"validity at {at:%Y-%m-%d}",
+            f"Renew {_name(issuer)} and serve the renewed CA certificate.",
+        )
+    return None
+
+
+def _sent_path(presented: list[x509.Certificate]) -> list[x509.Certificate]:
+    """The leaf and the sent certificates that link up from it by signature, in order."""
+    path = [presented[0]]
+    rest = list(presented[1:])
+    while not _self_signed(path[-1]):
+        up = next((c for c in rest if _signed_by(path[-1], c)), None)
+        if up is None:
+            break
+        rest.remove(up)
+        path.append(up)
+    return path
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # a signature cryptography will not check (SHA-1, MD5): name and key id decide, and the
+        # weak hash is what gets reported
+        return signature_hash(cert) in WEAK_HASHES and _key_ids_match(cert, issuer)
+    return True
+
+
+def _key_ids_match(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return True  # no key ids to compare: the names matched
+    return aki.key_identifier is None or aki.key_identifier == ski.digest
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return _signed_by(cert, cert)
+
+
+def _among(cert: x509.Certificate, anchors: list[x509.Certificate]) -> bool:
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return any(a.public_bytes(serialization.Encoding.DER) == der for a in anchors)
+
+
+def _extension(cert: x509.Certificate, kind: type[x509.KeyUsage]) -> x509.KeyUsage | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _has(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(kind)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
+def _ca_issuers_url(cert: x509.Certificate) -> str | None:
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return None
+    for access in aia:
+        if access.access_method == AuthorityInformationAccessOID.CA_ISSUERS and isinstance(
+            access.access_location, x509.UniformResourceIdentifier
+        ):
+            return printable(access.access_location.value, 200)
+    return None
+
+
+def _name(cert: x509.Certificate) -> str:
+    return printable(cert.subject.rfc4514_string(), 200) or "(empty subject)"
+
+
+def _issuer(cert: x509.Certificate) -> str:
+    return printable(cert.issuer.rfc4514_string(), 200) or "(empty issuer)"
+
+
 def examine_endpoint(
     host: str,
     port: int,
@@ -323,7 +674,9 @@ def examine_endpoint(
     now: dt.datetime | None = None,
 ) -> CertificateReport:
     certs, version = fetch_chain(host, port, server_name, timeout)
-    report = _parsed(f"{host}:{port}", lambda: _examine(f"{host}:{port}", certs, ca_file, now))
+    report = _parsed(
+        f"{host}:{port}", lambda: _examine(f"{host}:{port}", certs, ca_file, now, "the server")
+    )
     report.tls_version = version
     report.name_checked = server_name or host
     report.name_matches = name_matches(report.name_checked, report.leaf.sans)
@@ -345,7 +698,9 @@ def examine_file(
     certs = read_pem(path)
     report = _parsed(
         str(path),
-        lambda: _examine(str(path), certs, ca_file, now, verify_chain=not _is_ca(certs[0])),
+        lambda: _examine(
+            str(path), certs, ca_file, now, "the file", verify_chain=not _is_ca(certs[0])
+        ),
     )
     if server_name is not None:
         report.name_checked = server_name
@@ -368,13 +723,88 @@ def _examine(
     certs: list[x509.Certificate],
     ca_file: Path | None,
     now: dt.datetime | None,
+    sender: str,
     verify_chain: bool = True,
 ) -> CertificateReport:
     now = now or dt.datetime.now(dt.UTC)
     report = CertificateReport(source, [describe(c) for c in certs])
+    report.private_anchors = ca_file is not None
+    if ca_file is not None:
+        report.anchors = f"caFile {printable(str(ca_file), 200)}"
     if verify_chain:
-        chain, error = verify(certs, trust_store(ca_file), now)
-        report.verified = error is None
-        report.verify_error = error
+        chain, problem, detail = check_chain(
+            certs,
+            trust_store(ca_file),
+            now,
+            anchors_name=report.anchors,
+            private=ca_file is not None,
+            sender=sender,
+        )
+        report.verified = bool(chain)
+        report.problem = problem
+        report.verify_error = problem.text if problem else None
+        report.verify_detail = detail
         report.verified_chain = [describe(c) for c in chain]
     return report
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class LifetimeRule:
+    """The longest a public TLS server certificate issued on or after ``since`` may live."""
+
+    since: dt.date
+    max_days: int
+    source: str
+
+
+# The one table of public certificate lifetimes (CA/Browser Forum Baseline Requirements 6.3.2),
+# by issue date (notBefore). Certificates from a private CA are not held to it unless the entry
+# says publicCa: true. Add a row when the Forum changes the schedule.
+PUBLIC_TLS_LIFETIME: tuple[LifetimeRule, ...] = (
+    LifetimeRule(dt.date(2018, 3, 1), 825, "CA/Browser Forum ballot 193"),
+    LifetimeRule(dt.date(2020, 9, 1), 398, "CA/Browser Forum ballot SC31"),
+    LifetimeRule(dt.date(2026, 3, 15), 200, "CA/Browser Forum ballot SC-081"),
+    LifetimeRule(dt.date(2027, 3, 15), 100, "CA/Browser Forum ballot SC-081"),
+    LifetimeRule(dt.date(2029, 3, 15), 47, "CA/Browser Forum ballot SC-081"),
+)
+
+
+def public_lifetime_rule(issued: dt.datetime) -> LifetimeRule | None:
+    """The rule in force when a certificate was issued (its notBefore, in UTC); None before 2018."""
+    day = issued.astimezone(dt.UTC).date()
+    in_force = [r for r in PUBLIC_TLS_LIFETIME if r.since <= day]
+    return max(in_force, key=lambda r: r.since) if in_force else None
+
+
+def counts_as_public(report: CertificateReport, public_ca: bool | None) -> bool | None:
+    """Whether the public CA rules apply: publicCa when the entry says; else private when verified
+    against caFile, public when verified against the system store; None (unknown) when the chain
+    did not verify against the system store."""
+    if public_ca is not None:
+        return public_ca
+    if report.private_anchors:
+        return False
+    return True if report.verified_chain else None
+
+
+def expiry_threshold(
+    fixed: Threshold | None, share: Threshold | None, lifetime_days: float
+) -> Threshold | None:
+    """The daysToExpiry levels for one certificate: each fixed level, capped at its share of the
+    certificate's own lifetime (lifetimeLeft), so a 90-day or 24-hour certificate renewed by ACME
+    is not "expiring" all its life. A level the fixed threshold lacks is not added."""
+    if fixed is None or share is None or lifetime_days <= 0:
+        return fixed
+
+    def capped(level: float | None, part: float | None) -> float | None:
+        return level if level is None or part is None else min(level, part * lifetime_days)
+
+    return Threshold(fixed.metric, capped(fixed.warn, share.warn), capped(fixed.fail, share.fail))
+
+
+def not_yet_valid(report: CertificateReport, now: dt.datetime) -> list[CertInfo]:
+    """Certificates of the chain whose notBefore is still to come: clients refuse them."""
+    return [c for c in report.chain if c.not_before > now]

@@ -38,8 +38,12 @@ def security_monthly(ctx: DemoContext) -> None:
         ctx.ca = make_ca("maintcheck demo CA")
         ctx.ca_file = ctx.ca.write_ca(ctx.workdir / "tls-monthly")
     tls = ctx.workdir / "tls-expiring"
-    # inside the default warning window (30 days) but not yet at the fail level (7 days)
-    cert, key = ctx.ca.issue(["127.0.0.1", "localhost"], days_valid=20).write(tls)
+    # a 90-day certificate with 20 days left: inside the warning window (30 days, a third of its
+    # lifetime) but not yet at the fail level (7 days)
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(days=70)
+    cert, key = ctx.ca.issue(["127.0.0.1", "localhost"], not_before=issued, days_valid=90).write(
+        tls
+    )
     gateway = ctx.stack.enter_context(SandboxApi(certfile=cert, keyfile=key, ca_file=ctx.ca_file))
     entries = [
         {

@@ -143,6 +143,27 @@ class CertAuthority:
         path.write_bytes(self.ca_cert_pem)
         return path
 
+    def issue_intermediate(self, name: str, *, days_valid: int = 1825) -> CertAuthority:
+        """An intermediate CA under this one (which needs path_length >= 1), as public CAs use."""
+        key = _new_key("ec", 256)
+        start = self.certificate.not_valid_before_utc
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=days_valid))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+            .add_extension(_ca_key_usage(), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
+        )
+        return CertAuthority(name, key, _sign(builder, self.key, "sha256"))
+
     def issue(
         self,
         hostnames: list[str],
@@ -200,37 +221,71 @@ class CertAuthority:
         )
 
 
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_encipherment=False,
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def make_ca(
-    name: str = "maintcheck sandbox CA", *, days_valid: int = 3650, key_type: KeyType = "ec"
+    name: str = "maintcheck sandbox CA",
+    *,
+    days_valid: int = 3650,
+    key_type: KeyType = "ec",
+    valid_from: dt.datetime | None = None,
+    path_length: int | None = 0,
 ) -> CertAuthority:
-    """A fresh self-signed CA (EC P-256 by default: fast to generate)."""
+    """A fresh self-signed CA (EC P-256 by default: fast to generate).
+
+    valid_from fixes its validity (valid_from to valid_from + days_valid) for tests that judge
+    at a given date; path_length=1 lets it sign an intermediate (issue_intermediate).
+    """
     key = _new_key(key_type, 2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    # backdated a year, so certificates issued as already expired were valid under it then
-    now = _now() - dt.timedelta(days=365)
+    if valid_from is None:
+        # backdated a year, so certificates issued as already expired were valid under it then
+        start, end = _now() - dt.timedelta(days=365), _now() + dt.timedelta(days=days_valid)
+    else:
+        start, end = valid_from, valid_from + dt.timedelta(days=days_valid)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(_now() + dt.timedelta(days=days_valid))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=False,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        )
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), True)
+        .add_extension(_ca_key_usage(), True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     )
     return CertAuthority(name, key, _sign(builder, key, "sha256"))
+
+
+def self_signed(hostnames: list[str], *, days_valid: int = 90) -> IssuedCert:
+    """A server certificate that signed itself (no CA), as quick setups make."""
+    key = _new_key("ec", 256)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])])
+    start = _now() - dt.timedelta(minutes=5)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days_valid))
+        .add_extension(x509.SubjectAlternativeName([_san(h) for h in hostnames]), False)
+    )
+    cert = _sign(builder, key, "sha256")
+    return IssuedCert(
+        cert.public_bytes(serialization.Encoding.PEM), _key_pem(key), tuple(hostnames)
+    )
