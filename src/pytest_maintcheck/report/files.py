@@ -50,10 +50,11 @@ def publish_run(
         write_atomic(staging / name, redact.mask_known(text + "\n"))
     final = report_dir / run_id
     os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
-    from pytest_maintcheck.report.index import record_history, write_index
+    from pytest_maintcheck.report.index import history_lock, record_history, write_index
 
-    record_history(report_dir, final, records)
-    write_index(report_dir)
+    with history_lock(report_dir):
+        record_history(report_dir, final, records)
+        write_index(report_dir)
     return final
 
 
