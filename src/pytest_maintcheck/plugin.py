@@ -6,8 +6,11 @@ files are done by the library modules this one calls.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from collections.abc import Generator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ import pytest
 from pytest_maintcheck.catalogue import SUITES, CheckSpec, spec_for
 from pytest_maintcheck.config import Config, ConfigError, HealthCheck
 from pytest_maintcheck.redact import printable
-from pytest_maintcheck.run import RunState, result_for_report
+from pytest_maintcheck.run import ReportDirError, RunState, result_for_report
 from pytest_maintcheck.targets import TARGETS
 from pytest_maintcheck.verdict import Assessment, Verdict
 
@@ -23,6 +26,7 @@ STATE = pytest.StashKey[RunState]()
 ASSESSMENT = pytest.StashKey[Assessment]()
 RAISED = pytest.StashKey[bool]()
 SPEC = pytest.StashKey[CheckSpec | None]()
+SIGTERM_BEFORE = pytest.StashKey[Any]()
 
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("config", "maintenance config file (default: maintcheck.yaml in the rootdir)", {}),
@@ -30,7 +34,7 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "fail-on",
         "which outcome makes the exit status non-zero (default: violation)",
-        {"choices": ("violation", "warning")},
+        {"choices": ("violation", "warning", "degraded")},  # degraded: the verdict's own name
     ),
     (
         "type",
@@ -78,11 +82,16 @@ def pytest_configure(config: pytest.Config) -> None:
         is_worker=hasattr(config, "workerinput"),
     )
     config.stash[STATE] = state
+    _stop_on_sigterm(config)
     if state.config_path is not None:
         try:
             state.load()
+            if not state.is_worker:
+                state.check_report_dir()
         except ConfigError as exc:
             raise pytest.UsageError(f"maintcheck config error: {exc}") from None
+        except ReportDirError as exc:
+            raise pytest.UsageError(f"maintcheck: {exc}") from None
         if not state.is_worker and not config.getoption("htmlpath", None):
             # pytest-html writes into the run's staging folder; we move it into place at the end
             config.option.htmlpath = str(state.staging_dir / "report.html")
@@ -94,6 +103,29 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_maintcheck.report.html import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(state), "maintcheck-html")
+
+
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (cron, systemd, CI) stops the run the way Ctrl-C does: records of what finished.
+
+    A second SIGTERM while the run cleans up ends the process at once (the default action).
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt("SIGTERM")
+
+    with contextlib.suppress(ValueError):  # not the main thread: leave the host's handler alone
+        config.stash[SIGTERM_BEFORE] = signal.signal(signal.SIGTERM, interrupt)
+
+
+@pytest.hookimpl
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give SIGTERM back its handler from before the run."""
+    before = config.stash.get(SIGTERM_BEFORE, None)
+    if before is not None:
+        signal.signal(signal.SIGTERM, before)
+        del config.stash[SIGTERM_BEFORE]
 
 
 class ResultCollector:
@@ -343,6 +375,12 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
         session.exitstatus = state.exit_status(int(session.exitstatus))
     try:
         return (yield)
+    except OSError as exc:  # pytest-html could not write its page (a full disk)
+        if state.is_worker or not state.owns_html:
+            raise
+        state.page_not_written(exc)
+        _drop_html_plugin(session.config)
+        return None
     finally:
         if not state.is_worker:
             broken = session.exitstatus in (
@@ -350,8 +388,17 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
                 pytest.ExitCode.INTERNAL_ERROR,
             )
             state.finish(session_interrupted=broken)
-            if state.run_dir is not None and state.owns_html:
+            if state.run_dir is not None and state.owns_html and not state.not_written:
                 _point_html_at(session.config, state.run_dir / "report.html")
+            if state.not_written:  # the run's evidence is incomplete: not a check's verdict
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def _drop_html_plugin(config: pytest.Config) -> None:
+    """pytest-html's closing line would name a page that was not written."""
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__module__.startswith("pytest_html.") and hasattr(plugin, "_report_path"):
+            config.pluginmanager.unregister(plugin)
 
 
 def _point_html_at(config: pytest.Config, final: Path) -> None:
@@ -365,11 +412,23 @@ def _point_html_at(config: pytest.Config, final: Path) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """A section for degraded, waived and violated checks, and where the records are."""
     state = config.stash[STATE]
-    if state.is_worker or not state.results:
+    if state.is_worker:
+        return
+    for notice in state.notices:
+        terminalreporter.write_line(f"maintcheck: {notice}", yellow=True)
+    if not state.results:
         return
     lines = list(state.summary_lines())
     if lines:
         terminalreporter.write_sep("=", "maintcheck findings", yellow=True)
         for line in lines:
             terminalreporter.write_line(line)
+    for what in state.not_written:
+        terminalreporter.write_line(f"maintcheck: could not write {what}", red=True)
+    if state.not_written:
+        if state.run_dir is None:
+            terminalreporter.write_sep("-", "maintcheck records: not written", red=True)
+            return
+        terminalreporter.write_sep("-", f"maintcheck records: {state.run_dir} (without that file)")
+        return
     terminalreporter.write_sep("-", f"maintcheck records: {state.planned_run_dir}")

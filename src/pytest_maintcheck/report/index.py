@@ -8,6 +8,7 @@ and rebuild under one lock (``history_lock``), each line whole.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -21,7 +22,6 @@ from typing import Any
 from pytest_maintcheck.report.files import run_folders, write_atomic
 
 HISTORY = "history.jsonl"
-LOCK = ".history.lock"
 LOCK_TIMEOUT = 60.0  # seconds; another run holds it only while it appends and rebuilds the index
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -52,8 +52,11 @@ class HistoryLocked(OSError):
 
 @contextmanager
 def history_lock(report_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """One run at a time appends to the history and rebuilds the index (an flock, bounded)."""
-    fd = os.open(report_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    """One run at a time appends to the history and rebuilds the index (an flock, bounded).
+
+    The lock is on the report folder itself: no lock file to leave behind.
+    """
+    fd = os.open(report_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -63,7 +66,7 @@ def history_lock(report_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[No
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise HistoryLocked(
-                        f"{report_dir / LOCK}: another run held it for over {timeout:.0f}s"
+                        f"{report_dir}: another run held its history lock over {timeout:.0f}s"
                     ) from None
                 time.sleep(0.05)
         yield
@@ -91,9 +94,13 @@ def record_history(report_dir: Path, run: Path, records: dict[str, Any]) -> None
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = "\n" + line
         data = line.encode("utf-8")
-        if os.write(fd, data) != len(data):  # a short write is a full disk: say so
-            raise OSError(f"{path}: short write (is the disk full?)")
-        os.fsync(fd)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            os.fsync(fd)
+        except OSError as exc:  # a full disk: cut back to the whole lines that were there
+            os.ftruncate(fd, size)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         os.close(fd)
 
