@@ -191,6 +191,8 @@ def pytest_collection_modifyitems(
         spec = spec_for(marker.args[0])
         if item.get_closest_marker(spec.suite) is None:
             item.add_marker(suite_marks[spec.suite])
+    if state.config is not None and state.config.waivers and not state.is_worker:
+        state.notices.extend(_waiver_problems(state.config, items))
     if state.config is None and any(i.get_closest_marker("maintcheck") for i in items):
         raise pytest.UsageError(
             f"maintcheck: no config found; create {state.default_config_path} "
@@ -215,6 +217,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ):
                 session.config.pluginmanager.unregister(plugin)
         state.discard_staging()
+
+
+def _waiver_problems(config: Config, items: list[pytest.Item]) -> list[str]:
+    """Waivers naming no check of the bundled suite or of this run, or no configured target."""
+    from pytest_maintcheck.sandbox.demo import suite_path
+    from pytest_maintcheck.validate import check_names, waiver_problems
+
+    names = check_names([suite_path()])
+    names.update(getattr(i, "originalname", i.name) for i in items)
+    return waiver_problems(config, names)
 
 
 def _check_spec(item: pytest.Item) -> CheckSpec | None:
