@@ -7,7 +7,9 @@ files are done by the library modules this one calls.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from types import FrameType
@@ -126,6 +128,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if before is not None:
         signal.signal(signal.SIGTERM, before)
         del config.stash[SIGTERM_BEFORE]
+
+
+@pytest.hookimpl(trylast=True)  # once the terminal reporter exists
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On a terminal, long work (the fleet probe, a restore) shows what runs and for how long."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if hasattr(config, "workerinput") or reporter is None:
+        return
+    try:
+        if not sys.stdout.isatty():
+            return  # cron, CI, a pipe: output stays exactly as it was
+        fd = os.dup(sys.stdout.fileno())  # still the terminal while capture redirects fd 1
+    except (AttributeError, OSError, ValueError):
+        return
+    from pytest_maintcheck import progress
+
+    writer = reporter._tw
+    progress.set_sink(
+        progress.TerminalLine(fd, lambda: writer.fullwidth - writer.width_of_current_line)
+    )
+
+    def stop() -> None:
+        progress.set_sink(None)
+        os.close(fd)
+
+    config.add_cleanup(stop)
 
 
 class ResultCollector:
