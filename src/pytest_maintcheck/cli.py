@@ -3,32 +3,114 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
+import os
 import sys
 from pathlib import Path
 
 EXIT_USAGE = 4
+EXIT_PROBLEMS = 1  # validate --online found a target that does not answer as the checks need
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell tool reading into `head` ends with
+
+RUN_DESCRIPTION = """\
+Run the bundled maintenance suite against ./maintcheck.yaml (or --config PATH).
+
+Every other argument goes to pytest unchanged, for example:
+  maintcheck run -m daily
+  maintcheck run -m "weekly or monthly" --maintcheck-fail-on=warning --junitxml=gate.xml
+  maintcheck run --co -q                 # list the checks without running them
+The pytest ini file of the folder you run from (pytest.ini, .pytest.ini, pyproject.toml,
+tox.ini, setup.cfg) applies, as it would to pytest itself; reports go to ./reports.
+pytest's own options: pytest --help.
+"""
+
+RUN_EPILOG = """\
+markers (select with -m; they combine: -m "daily or weekly"):
+  daily      service health, security monitoring
+  weekly     database maintenance, backups, load balancing
+  monthly    certificates, access review, dependencies, policies
+
+exit status:
+  0  nothing at or above --maintcheck-fail-on (violation; warning or degraded for warnings)
+  1  a check failed (a violation, or a warning with --maintcheck-fail-on=warning)
+  2  interrupted (Ctrl-C or SIGTERM): records of the checks that finished, status failed
+  3  internal error, or the records could not be written (disk full): the summary says which
+  4  usage or config error (one line naming file, line and key), or a report folder that
+     cannot be written
+  5  no check selected
+"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="maintcheck", description=__doc__)
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-maintcheck")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        from pytest_maintcheck import __version__
+
+        return __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maintcheck", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"maintcheck {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the suites against a built-in sandbox of real parts")
+    demo = sub.add_parser(
+        "demo", help="run the suites against a built-in sandbox of real parts", allow_abbrev=False
+    )
     demo.add_argument("--suite", default="all", choices=("daily", "weekly", "monthly", "all"))
     demo.add_argument("--apply", action="store_true", help="let the demo repair what it finds")
     demo.add_argument("--report-dir", type=Path, default=Path("reports"))
 
     run = sub.add_parser(
-        "run", help="run the bundled suite with ./maintcheck.yaml; other arguments go to pytest"
+        "run",
+        help="run the bundled suite with ./maintcheck.yaml; other arguments go to pytest",
+        description=RUN_DESCRIPTION,
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `run --co` is pytest's --collect-only, not --config
     )
-    run.add_argument("--config", type=Path, default=Path("maintcheck.yaml"))
+    run.add_argument(
+        "--config",
+        type=Path,
+        default=Path("maintcheck.yaml"),
+        help="the maintenance config (default: ./maintcheck.yaml)",
+    )
 
-    validate = sub.add_parser("validate", help="check a config file and exit (4 when invalid)")
+    validate = sub.add_parser(
+        "validate",
+        help="check a config file and exit (4 when invalid)",
+        description="Check the config: exit 0 when valid, 4 with one line when not. "
+        "A waiver naming no existing check or target is an error too. With --online, also "
+        "reach every path, database and endpoint: exit 1 with one line per problem.",
+        allow_abbrev=False,
+    )
     validate.add_argument("config", type=Path, nargs="?", default=Path("maintcheck.yaml"))
+    validate.add_argument(
+        "--online",
+        action="store_true",
+        help="also check that paths can be read, databases answer with the privileges the "
+        "checks need and endpoints answer (each probe bounded by a 5s timeout)",
+    )
 
-    sub.add_parser("schema", help="print the JSON Schema of maintcheck.yaml")
+    sub.add_parser("schema", help="print the JSON Schema of maintcheck.yaml", allow_abbrev=False)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader went away (`maintcheck schema | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.command != "run" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -37,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return _run(args.config, rest)
     if args.command == "validate":
-        return _validate(args.config)
+        return _validate(args.config, online=args.online)
     from pytest_maintcheck.config import schema
 
-    print(json.dumps(schema(), indent=2))
+    sys.stdout.write(json.dumps(schema(), indent=2) + "\n")
+    sys.stdout.flush()
     return 0
 
 
@@ -71,20 +154,74 @@ def _run(config: Path, pytest_args: list[str]) -> int:
         print(f"maintcheck: {config} not found", file=sys.stderr)
         return EXIT_USAGE
     args = [str(suite_path()), "--rootdir", str(Path.cwd()), "--maintcheck-config", str(config)]
+    ini = local_ini(Path.cwd())
+    if ini is not None and not _names_ini(pytest_args):
+        args += ["-c", str(ini)]  # the suite lives in the package; the ini is the operator's
     return int(pytest.main([*args, *pytest_args]))
 
 
-def _validate(path: Path) -> int:
+def local_ini(folder: Path) -> Path | None:
+    """The pytest ini file pytest itself would read in this folder (same names, same order)."""
+    for name, section in (
+        ("pytest.ini", None),
+        (".pytest.ini", None),
+        ("pyproject.toml", "tool.pytest.ini_options"),
+        ("tox.ini", "pytest"),
+        ("setup.cfg", "tool:pytest"),
+    ):
+        path = folder / name
+        if path.is_file() and (section is None or _has_section(path, section)):
+            return path
+    return None
+
+
+def _has_section(path: Path, section: str) -> bool:
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+            return isinstance(tool.get("pytest", {}).get("ini_options"), dict)
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+        return parser.has_section(section)
+    except (OSError, ValueError, configparser.Error):
+        return False  # pytest will say what is wrong with it if it reads it
+
+
+def _names_ini(pytest_args: list[str]) -> bool:
+    return any(
+        a in ("-c", "--config-file") or a.startswith(("--config-file=", "-c")) for a in pytest_args
+    )
+
+
+def _validate(path: Path, *, online: bool) -> int:
     from pytest_maintcheck.config import ConfigError, load_config
+    from pytest_maintcheck.sandbox.demo import suite_path
+    from pytest_maintcheck.validate import check_names, online_problems, waiver_problems
 
     try:
         config = load_config(path)
     except ConfigError as exc:
         print(f"maintcheck: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # the operator's own checks live beside the config (or in checks/ there)
+    here = path.resolve().parent
+    names = check_names((suite_path(), here, here / "checks"))
+    waivers = waiver_problems(config, names)
+    for problem in waivers:
+        print(f"maintcheck: config error: {problem}", file=sys.stderr)
+    if waivers:
+        return EXIT_USAGE
+    if online:
+        problems = online_problems(config)
+        for problem in problems:
+            print(f"maintcheck: {problem}", file=sys.stderr)
+        if problems:
+            return EXIT_PROBLEMS
     print(
         f"{path}: valid ({len(config.health_checks)} health checks, "
-        f"{len(config.databases)} databases)"
+        f"{len(config.databases)} databases)" + (", every target answered" if online else "")
     )
     return 0
 

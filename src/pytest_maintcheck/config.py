@@ -35,6 +35,10 @@ _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
 _NAME_KEYS = frozenset(
     {"service", "name", "system", "environment", "database", "postgres", "target", "check"}
 )
+# a real config is a few levels deep and a few thousand values; these stop alias bombs and
+# deep nesting long before they cost memory, time or a RecursionError
+MAX_NESTING = 64
+MAX_VALUES = 100_000
 
 
 class ConfigError(Exception):
@@ -321,11 +325,13 @@ class _Reader:
         self.secrets: set[str] = set()
         self.public: set[str] = set()
         self._constructor = yaml.SafeLoader("")
+        self._values = 0
 
     def read(self, text: str) -> Any:
         import yaml
 
         try:
+            self._check_nesting(text)
             node = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
@@ -337,6 +343,22 @@ class _Reader:
             return None
         return self._value(node, ())
 
+    def _check_nesting(self, text: str) -> None:
+        """Walk the event stream (flat, no recursion) and refuse nesting deeper than a config."""
+        import yaml
+
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    line = event.start_mark.line + 1 if event.start_mark else None
+                    raise ConfigError(
+                        self.path, line, (), f"nested deeper than {MAX_NESTING} levels"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+
     def line(self, path: Sequence[str | int]) -> int | None:
         path = tuple(path)
         while path and path not in self.lines:
@@ -347,6 +369,15 @@ class _Reader:
         import yaml
 
         self.lines.setdefault(path, node.start_mark.line + 1)
+        self._values += 1  # aliases are expanded here, so this bounds an alias bomb
+        if self._values > MAX_VALUES:
+            raise ConfigError(
+                self.path,
+                node.start_mark.line + 1,
+                path,
+                f"more than {MAX_VALUES} values once aliases (*name) are expanded; "
+                "write the shared part out or use fewer aliases",
+            )
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:

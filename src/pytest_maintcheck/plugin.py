@@ -6,9 +6,14 @@ files are done by the library modules this one calls.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import sys
 from collections.abc import Generator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -16,7 +21,7 @@ import pytest
 from pytest_maintcheck.catalogue import SUITES, CheckSpec, spec_for
 from pytest_maintcheck.config import Config, ConfigError, HealthCheck
 from pytest_maintcheck.redact import RedactingFilter, printable
-from pytest_maintcheck.run import RunState, result_for_report
+from pytest_maintcheck.run import ReportDirError, RunState, result_for_report
 from pytest_maintcheck.targets import TARGETS
 from pytest_maintcheck.verdict import Assessment, Verdict
 
@@ -24,7 +29,7 @@ STATE = pytest.StashKey[RunState]()
 ASSESSMENT = pytest.StashKey[Assessment]()
 RAISED = pytest.StashKey[bool]()
 SPEC = pytest.StashKey[CheckSpec | None]()
-LOG_FILTER = pytest.StashKey[logging.Filter]()
+SIGTERM_BEFORE = pytest.StashKey[Any]()
 
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("config", "maintenance config file (default: maintcheck.yaml in the rootdir)", {}),
@@ -32,7 +37,7 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "fail-on",
         "which outcome makes the exit status non-zero (default: violation)",
-        {"choices": ("violation", "warning")},
+        {"choices": ("violation", "warning", "degraded")},  # degraded: the verdict's own name
     ),
     (
         "type",
@@ -88,22 +93,101 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"maintcheck: --maintcheck-file-mode: {exc}") from None
     config.stash[STATE] = state
+    _stop_on_sigterm(config)
     if state.config_path is not None:
         try:
             state.load()
+            if not state.is_worker:
+                state.check_report_dir()
         except ConfigError as exc:
             raise pytest.UsageError(f"maintcheck config error: {exc}") from None
+        except ReportDirError as exc:
+            raise pytest.UsageError(f"maintcheck: {exc}") from None
         if not state.is_worker and not config.getoption("htmlpath", None):
             # pytest-html writes into the run's staging folder; we move it into place at the end
             config.option.htmlpath = str(state.staging_dir / "report.html")
             config.option.self_contained_html = True
             state.owns_html = True
+    config.pluginmanager.register(LogRedaction(state), "maintcheck-log-redaction")
     config.pluginmanager.register(ResultCollector(state), "maintcheck-results")
     config.pluginmanager.register(AssessmentFixture(), "maintcheck-assessment")
     if config.pluginmanager.hasplugin("html"):
         from pytest_maintcheck.report.html import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(state), "maintcheck-html")
+
+
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (cron, systemd, CI) stops the run the way Ctrl-C does: records of what finished.
+
+    A second SIGTERM while the run cleans up ends the process at once (the default action).
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt("SIGTERM")
+
+    with contextlib.suppress(ValueError):  # not the main thread: leave the host's handler alone
+        config.stash[SIGTERM_BEFORE] = signal.signal(signal.SIGTERM, interrupt)
+
+
+@pytest.hookimpl
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give SIGTERM back its handler from before the run."""
+    before = config.stash.get(SIGTERM_BEFORE, None)
+    if before is not None:
+        signal.signal(signal.SIGTERM, before)
+        del config.stash[SIGTERM_BEFORE]
+
+
+@pytest.hookimpl(trylast=True)  # once the terminal reporter exists
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On a terminal, long work (the fleet probe, a restore) shows what runs and for how long."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if hasattr(config, "workerinput") or reporter is None:
+        return
+    try:
+        if not sys.stdout.isatty():
+            return  # cron, CI, a pipe: output stays exactly as it was
+        fd = os.dup(sys.stdout.fileno())  # still the terminal while capture redirects fd 1
+    except (AttributeError, OSError, ValueError):
+        return
+    from pytest_maintcheck import progress
+
+    writer = reporter._tw
+    progress.set_sink(
+        progress.TerminalLine(fd, lambda: writer.fullwidth - writer.width_of_current_line)
+    )
+
+    def stop() -> None:
+        progress.set_sink(None)
+        os.close(fd)
+
+    config.add_cleanup(stop)
+
+
+class LogRedaction:
+    """Log records are redacted before pytest shows, captures or writes them (live logging,
+    captured logs in reports and JUnit, --log-file): httpx logs every URL it requests."""
+
+    def __init__(self, state: RunState) -> None:
+        self.filter = RedactingFilter(lambda text: state.redact(text))
+
+    @pytest.hookimpl(tryfirst=True)  # before any check logs
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Filter pytest's own log handlers and the httpx logger."""
+        logging_plugin = session.config.pluginmanager.get_plugin("logging-plugin")
+        for name in ("caplog_handler", "report_handler", "log_cli_handler", "log_file_handler"):
+            handler = getattr(logging_plugin, name, None)
+            if isinstance(handler, logging.Handler):
+                handler.addFilter(self.filter)
+        logging.getLogger("httpx").addFilter(self.filter)  # for handlers that are not pytest's
+
+    @pytest.hookimpl
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The httpx logger outlives the run (pytester runs in-process)."""
+        logging.getLogger("httpx").removeFilter(self.filter)
 
 
 class ResultCollector:
@@ -120,28 +204,6 @@ class ResultCollector:
             self.state.add_result(result)
         elif str(report.when) == "???" and report.failed:  # xdist's report for a crashed worker
             self.state.crashed.append(report.nodeid)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Log records are redacted before pytest shows, captures or writes them (live logging,
-    captured logs in reports and JUnit, --log-file): httpx logs every URL it requests."""
-    state = session.config.stash[STATE]
-    redacting = RedactingFilter(lambda text: state.redact(text))
-    logging_plugin = session.config.pluginmanager.get_plugin("logging-plugin")
-    for name in ("caplog_handler", "report_handler", "log_cli_handler", "log_file_handler"):
-        handler = getattr(logging_plugin, name, None)
-        if isinstance(handler, logging.Handler):
-            handler.addFilter(redacting)
-    logging.getLogger("httpx").addFilter(redacting)  # for handlers that are not pytest's
-    session.config.stash[LOG_FILTER] = redacting
-
-
-@pytest.hookimpl
-def pytest_unconfigure(config: pytest.Config) -> None:
-    redacting = config.stash.get(LOG_FILTER, None)
-    if redacting is not None:
-        logging.getLogger("httpx").removeFilter(redacting)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -191,6 +253,8 @@ def pytest_collection_modifyitems(
         spec = spec_for(marker.args[0])
         if item.get_closest_marker(spec.suite) is None:
             item.add_marker(suite_marks[spec.suite])
+    if state.config is not None and state.config.waivers and not state.is_worker:
+        state.notices.extend(_waiver_problems(state.config, items))
     if state.config is None and any(i.get_closest_marker("maintcheck") for i in items):
         raise pytest.UsageError(
             f"maintcheck: no config found; create {state.default_config_path} "
@@ -215,6 +279,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ):
                 session.config.pluginmanager.unregister(plugin)
         state.discard_staging()
+
+
+def _waiver_problems(config: Config, items: list[pytest.Item]) -> list[str]:
+    """Waivers naming no check of the bundled suite or of this run, or no configured target."""
+    from pytest_maintcheck.sandbox.demo import suite_path
+    from pytest_maintcheck.validate import check_names, waiver_problems
+
+    names = check_names([suite_path()])
+    names.update(getattr(i, "originalname", i.name) for i in items)
+    return waiver_problems(config, names)
 
 
 def _check_spec(item: pytest.Item) -> CheckSpec | None:
@@ -376,6 +450,12 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
         session.exitstatus = state.exit_status(int(session.exitstatus))
     try:
         return (yield)
+    except OSError as exc:  # pytest-html could not write its page (a full disk)
+        if state.is_worker or not state.owns_html:
+            raise
+        state.page_not_written(exc)
+        _drop_html_plugin(session.config)
+        return None
     finally:
         if not state.is_worker:
             broken = session.exitstatus in (
@@ -383,8 +463,17 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
                 pytest.ExitCode.INTERNAL_ERROR,
             )
             state.finish(session_interrupted=broken)
-            if state.run_dir is not None and state.owns_html:
+            if state.run_dir is not None and state.owns_html and not state.not_written:
                 _point_html_at(session.config, state.run_dir / "report.html")
+            if state.not_written:  # the run's evidence is incomplete: not a check's verdict
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def _drop_html_plugin(config: pytest.Config) -> None:
+    """pytest-html's closing line would name a page that was not written."""
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__module__.startswith("pytest_html.") and hasattr(plugin, "_report_path"):
+            config.pluginmanager.unregister(plugin)
 
 
 def _point_html_at(config: pytest.Config, final: Path) -> None:
@@ -398,11 +487,23 @@ def _point_html_at(config: pytest.Config, final: Path) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """A section for degraded, waived and violated checks, and where the records are."""
     state = config.stash[STATE]
-    if state.is_worker or not state.results:
+    if state.is_worker:
+        return
+    for notice in state.notices:
+        terminalreporter.write_line(f"maintcheck: {notice}", yellow=True)
+    if not state.results:
         return
     lines = list(state.summary_lines())
     if lines:
         terminalreporter.write_sep("=", "maintcheck findings", yellow=True)
         for line in lines:
             terminalreporter.write_line(line)
+    for what in state.not_written:
+        terminalreporter.write_line(f"maintcheck: could not write {what}", red=True)
+    if state.not_written:
+        if state.run_dir is None:
+            terminalreporter.write_sep("-", "maintcheck records: not written", red=True)
+            return
+        terminalreporter.write_sep("-", f"maintcheck records: {state.run_dir} (without that file)")
+        return
     terminalreporter.write_sep("-", f"maintcheck records: {state.planned_run_dir}")

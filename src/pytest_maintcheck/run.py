@@ -50,6 +50,8 @@ class RunState:
     run_dir: Path | None = None
     today: date = field(default_factory=date.today)
     file_mode: int = 0o600  # of every file the run writes; folders get x where r
+    notices: list[str] = field(default_factory=list)  # for the operator, at the end of the run
+    not_written: list[str] = field(default_factory=list)  # files a full disk kept us from writing
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -131,8 +133,8 @@ class RunState:
             self.results[nodeid] = result
 
     def exit_status(self, current: int) -> int:
-        """--maintcheck-fail-on=warning: an unwaived degraded check fails the run."""
-        if current == 0 and self.fail_on == "warning":
+        """--maintcheck-fail-on=warning (or degraded): an unwaived degraded check fails the run."""
+        if current == 0 and self.fail_on in ("warning", "degraded"):
             for r in self.results.values():
                 if r["verdict"] == "degraded" and not r.get("waived"):
                     return 1
@@ -162,6 +164,30 @@ class RunState:
     def planned_run_dir(self) -> Path:
         return self.report_dir / self.run_id
 
+    def check_report_dir(self) -> None:
+        """Refuse, before any check runs, a report folder this run cannot write into."""
+        import tempfile
+
+        existed = self.report_dir.is_dir()
+        try:
+            self.report_dir.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=self.report_dir)
+            os.close(fd)
+            os.unlink(probe)
+            if not existed:
+                _remove_if_empty(self.report_dir)  # made when the run has something to write
+        except OSError as exc:
+            raise ReportDirError(
+                f"cannot write to the report folder {self.report_dir}: "
+                f"{exc.strerror or exc}; pass --maintcheck-report-dir DIR with a writable folder"
+            ) from None
+
+    def page_not_written(self, exc: OSError) -> None:
+        """pytest-html could not write its page: drop the partial file, keep the records."""
+        page = self.staging_dir / "report.html"
+        page.unlink(missing_ok=True)
+        self.not_written.append(self._what_failed(exc, page))
+
     def discard_staging(self) -> None:
         shutil.rmtree(self.staging_dir, ignore_errors=True)
         _remove_if_empty(self.report_dir)
@@ -175,6 +201,8 @@ class RunState:
         from pytest_maintcheck.report.files import publish_run
 
         finished = datetime.now(UTC)
+        previous, broken = _previous_incidents(self.report_dir)
+        self.notices.extend(broken)
         records = build_records(
             self.config,
             list(self.results.values()),
@@ -185,11 +213,29 @@ class RunState:
             interrupted=session_interrupted,
             selected=self.selected,
             crashed=self.crashed,
-            previous_incidents=_previous_incidents(self.report_dir),
+            previous_incidents=previous,
         )
-        self.run_dir = publish_run(
-            self.report_dir, self.staging_dir, self.run_id, records, self.redact, self.file_mode
-        )
+        try:
+            self.run_dir = publish_run(
+                self.report_dir,
+                self.staging_dir,
+                self.run_id,
+                records,
+                self.redact,
+                self.file_mode,
+            )
+        except OSError as exc:  # a full disk: no partial file stays, the summary says which
+            if self.planned_run_dir.is_dir():
+                self.run_dir = self.planned_run_dir  # in place; only history or index failed
+            else:
+                self.discard_staging()
+            self.not_written.append(self._what_failed(exc, self.staging_dir))
+
+    def _what_failed(self, exc: OSError, default: Path) -> str:
+        """The file as the operator will look for it: in the run folder, not the staging one."""
+        where = str(exc.filename) if exc.filename else str(default)
+        where = where.replace(str(self.staging_dir), str(self.planned_run_dir))
+        return f"{where}: {exc.strerror or exc}"
 
 
 def _rank(result: dict[str, Any]) -> int:
@@ -206,11 +252,47 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def _previous_incidents(report_dir: Path) -> list[dict[str, Any]]:
-    from pytest_maintcheck.report.files import latest_run_file
+class ReportDirError(Exception):
+    """The report folder cannot be written; raised before any check runs."""
 
-    loaded = latest_run_file(report_dir, "incidents.json")
-    return loaded if isinstance(loaded, list) else []
+
+def _previous_incidents(report_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Open incidents of the newest run that has readable ones, and a note per broken input.
+
+    Earlier runs' files are input: a broken file is reported and the run before it is read
+    instead, so an open incident is not dropped; a broken entry is reported and skipped.
+    """
+    import json
+
+    from pytest_maintcheck.report.files import run_folders
+
+    notes: list[str] = []
+    for folder in reversed(run_folders(report_dir)):
+        path = folder / "incidents.json"
+        if not path.is_file():
+            continue
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            notes.append(f"{path}: unreadable ({printable(str(exc), 120)}); skipped")
+            continue
+        if not isinstance(loaded, list):
+            notes.append(f"{path}: not a list of incidents; skipped")
+            continue
+        good = [i for i in loaded if _is_incident(i)]
+        if len(good) < len(loaded):
+            notes.append(f"{path}: {len(loaded) - len(good)} malformed incident(s) skipped")
+        if good or not loaded:
+            return good, notes
+    return [], notes
+
+
+def _is_incident(entry: object) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("check"), str)
+        and isinstance(entry.get("timeline", {}), dict)
+    )
 
 
 def result_for_report(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pytest_maintcheck import progress
 from pytest_maintcheck.config import Config, HealthCheck
 from pytest_maintcheck.probes.http import (
     DEFAULT_CONCURRENCY,
@@ -77,7 +78,9 @@ async def probe_fleet(
             owners.append(check.service)
             jobs.append(_job(config, pool, check, endpoint))
     try:
-        for service, outcome in zip(owners, await gather_limited(jobs, concurrency), strict=True):
+        with progress.task(f"probing {len(results)} service(s)", total=len(jobs)) as shown:
+            outcomes = await gather_limited([progress.counted(j, shown) for j in jobs], concurrency)
+        for service, outcome in zip(owners, outcomes, strict=True):
             results[service].endpoints.append(outcome)
             results[service].problems.extend(getattr(outcome, "problems", []))
     finally:

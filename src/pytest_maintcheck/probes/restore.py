@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from pytest_maintcheck import progress
 from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
 from pytest_maintcheck.redact import printable
 
@@ -369,7 +370,7 @@ def run_pg_restore(
     except OSError as exc:
         raise RestoreError(f"cannot run {pg_restore}: {exc.strerror or exc}") from None
     try:
-        _, err = proc.communicate(timeout=timeout)
+        _, err = communicate_showing_progress(proc, timeout, f"restoring {dump.name}")
     except subprocess.TimeoutExpired:
         _stop(proc)
         return None, "", time.perf_counter() - started
@@ -576,3 +577,11 @@ def _drop_scratch(
         outcome.dropped, outcome.drop_error = True, None
         outcome.performed.append(f"dropped scratch database {scratch}")
         return
+
+
+def communicate_showing_progress(
+    proc: subprocess.Popen[bytes], timeout: float, what: str
+) -> tuple[bytes, bytes]:
+    """``proc.communicate(timeout)``, with the elapsed time on the status line while it runs."""
+    with progress.task(what, limit=timeout):
+        return proc.communicate(timeout=timeout)

@@ -46,6 +46,9 @@ def write_atomic(path: Path, text: str, mode: int = FILE_MODE) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk: say which file, leave no partial one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -83,10 +86,11 @@ def publish_run(
         write_atomic(staging / name, text + "\n", mode)
     final = report_dir / run_id
     os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
-    from pytest_maintcheck.report.index import record_history, write_index
+    from pytest_maintcheck.report.index import history_lock, record_history, write_index
 
-    record_history(report_dir, final, records, mode)
-    write_index(report_dir, mode)
+    with history_lock(report_dir):
+        record_history(report_dir, final, records, mode)
+        write_index(report_dir, mode)
     return final
 
 
