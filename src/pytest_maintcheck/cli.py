@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--report-dir", type=Path, default=Path("reports"))
 
     run = sub.add_parser(
-        "run", help="run the bundled suite with ./maintcheck.yaml; other arguments go to pytest"
+        "run",
+        help="run the bundled suite and the test_*.py files beside ./maintcheck.yaml; "
+        "other arguments go to pytest",
     )
     run.add_argument("--config", type=Path, default=Path("maintcheck.yaml"))
 
@@ -70,8 +72,15 @@ def _run(config: Path, pytest_args: list[str]) -> int:
     if not config.is_file():
         print(f"maintcheck: {config} not found", file=sys.stderr)
         return EXIT_USAGE
-    args = [str(suite_path()), "--rootdir", str(Path.cwd()), "--maintcheck-config", str(config)]
+    paths = [str(suite_path()), *(str(p) for p in site_check_files(config.parent))]
+    args = [*paths, "--rootdir", str(Path.cwd()), "--maintcheck-config", str(config)]
     return int(pytest.main([*args, *pytest_args]))
+
+
+def site_check_files(folder: Path) -> list[Path]:
+    """The operator's own checks: pytest's test files directly beside the config."""
+    found = {*folder.glob("test_*.py"), *folder.glob("*_test.py")}
+    return sorted(p for p in found if p.is_file())
 
 
 def _validate(path: Path) -> int:
