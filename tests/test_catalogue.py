@@ -13,7 +13,8 @@ CHECKS_DIR = Path(__file__).parents[1] / "checks"
 
 
 def check_functions() -> dict[str, tuple[str, str]]:
-    """catalogue key -> (module, suite marker of the module) for every check in checks/."""
+    """catalogue key -> (module, suite marker) for every check in checks/: the function's own
+    suite marker, else its module's."""
     found: dict[str, tuple[str, str]] = {}
     for module in sorted(CHECKS_DIR.glob("test_*.py")):
         tree = ast.parse(module.read_text())
@@ -30,6 +31,11 @@ def check_functions() -> dict[str, tuple[str, str]]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.FunctionDef):
                 continue
+            own = [
+                d.attr
+                for d in node.decorator_list
+                if isinstance(d, ast.Attribute) and d.attr in SUITES
+            ]
             for deco in node.decorator_list:
                 if (
                     isinstance(deco, ast.Call)
@@ -38,7 +44,7 @@ def check_functions() -> dict[str, tuple[str, str]]:
                 ):
                     key = deco.args[0]
                     assert isinstance(key, ast.Constant)
-                    found[str(key.value)] = (module.name, suite)
+                    found[str(key.value)] = (module.name, own[0] if own else suite)
     return found
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 SEVERITIES = ("low", "medium", "high", "critical")
 SUITES = ("daily", "weekly", "monthly")
+INCIDENT_TYPES = ("security", "performance", "availability")  # IncidentResponse.type
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ _RECOVERY = (
     "Implement the fix",
     "Verify: re-run the check and confirm it passes",
 )
+RECOVERY_STEPS = _RECOVERY  # a site check's runbook unless it declares its own
 
 CHECKS: dict[str, CheckSpec] = {
     spec.key: spec
@@ -386,6 +388,20 @@ CHECKS: dict[str, CheckSpec] = {
             "security",
             "Review the policy, record the review date, and circulate it.",
             *_RECOVERY,
+        ),
+        *(
+            _spec(
+                f"metric_{suite}",
+                suite,
+                f"Site metric ({suite})",
+                "medium",
+                AVAILABILITY,
+                "performance",
+                "Find out why the metric crossed its threshold (its source and recent changes) "
+                "and bring it back in range.",
+                *_RECOVERY,
+            )
+            for suite in SUITES
         ),
     )
 }

@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="run the bundled suite with ./maintcheck.yaml; other arguments go to pytest",
+        help="run the bundled suite and the test_*.py files beside ./maintcheck.yaml; "
+        "other arguments go to pytest",
         description=RUN_DESCRIPTION,
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -153,11 +154,18 @@ def _run(config: Path, pytest_args: list[str]) -> int:
     if not config.is_file():
         print(f"maintcheck: {config} not found", file=sys.stderr)
         return EXIT_USAGE
-    args = [str(suite_path()), "--rootdir", str(Path.cwd()), "--maintcheck-config", str(config)]
+    paths = [str(suite_path()), *(str(p) for p in site_check_files(config.parent))]
+    args = [*paths, "--rootdir", str(Path.cwd()), "--maintcheck-config", str(config)]
     ini = local_ini(Path.cwd())
     if ini is not None and not _names_ini(pytest_args):
         args += ["-c", str(ini)]  # the suite lives in the package; the ini is the operator's
     return int(pytest.main([*args, *pytest_args]))
+
+
+def site_check_files(folder: Path) -> list[Path]:
+    """The operator's own checks: pytest's test files directly beside the config."""
+    found = {*folder.glob("test_*.py"), *folder.glob("*_test.py")}
+    return sorted(p for p in found if p.is_file())
 
 
 def local_ini(folder: Path) -> Path | None:

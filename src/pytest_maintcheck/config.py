@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pytest_maintcheck.catalogue import CHECKS
 from pytest_maintcheck.units import UnitError, parse_duration
 
 if TYPE_CHECKING:
     import jsonschema
     import yaml
-from pytest_maintcheck.verdict import Threshold, ThresholdError
+from pytest_maintcheck.verdict import Metric, Threshold, ThresholdError
 
 Path_ = tuple[str | int, ...]
 
@@ -217,6 +218,68 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class WrittenThreshold:
+    """A site check's threshold as the config wrote it; judged once the check says its unit."""
+
+    name: str
+    raw: object
+    line: int | None
+
+
+@dataclass(frozen=True)
+class SiteTarget:
+    """One target of a site's own check: ``siteChecks.<check>.targets[i]``.
+
+    ``thresholds`` holds the written thresholds parsed with the metrics the check declares
+    (its direction and unit); the plugin fills it in when it collects the check.
+    """
+
+    check: str
+    name: str
+    severity: str | None = None
+    database: str | None = None  # a databases key, checked to exist
+    timeout: float = 30.0
+    params: Mapping[str, Any] = field(default_factory=dict)  # free values for the check
+    thresholds: Thresholds = Thresholds()
+    written: tuple[WrittenThreshold, ...] = ()
+    line: int | None = None
+    folder: Path = Path()  # the config's folder
+
+    def path(self, param: str) -> Path:
+        """``params[param]`` as a path; a relative one is taken from the config's folder."""
+        value = self.params.get(param)
+        if not isinstance(value, str) or not value:
+            raise KeyError(f"{self.check}[{self.name}]: params.{param} (a path) is not set")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.folder / p
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """A numeric check without Python: one number from SQL or a JSON endpoint, judged."""
+
+    name: str
+    suite: str
+    threshold: Threshold
+    title: str = ""
+    database: str | None = None  # with sql
+    sql: str | None = None
+    http: str | None = None  # with pointer
+    pointer: str = ""
+    ca_file: Path | None = None
+    timeout: float = 5.0  # a statement_timeout for sql; the whole GET for http
+    severity: str | None = None
+    action: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the number comes from, for messages (never a DSN)."""
+        if self.sql is not None:
+            return f"SQL on database {self.database!r}"
+        return f"{self.http} at {self.pointer or '(the whole body)'}"
+
+
+@dataclass(frozen=True)
 class Waiver:
     check: str
     justification: str
@@ -244,6 +307,8 @@ class Config:
     security_monitoring: SecurityMonitoring | None = None
     dependencies: tuple[Dependency, ...] = ()
     policies: tuple[Policy, ...] = ()
+    site_checks: Mapping[str, tuple[SiteTarget, ...]] = field(default_factory=dict)
+    metrics: tuple[MetricCheck, ...] = ()
     capacity_days_to_full: Threshold | None = None
     waivers: tuple[Waiver, ...] = ()
     alert_webhooks: Mapping[str, str] = field(default_factory=dict)
@@ -527,11 +592,13 @@ class _Builder:
             raise self.fail(path, "a timeout must be more than 0 (0 would mean no timeout)")
         return seconds
 
-    def threshold(self, path: Path_, metric: str, raw: object) -> Threshold | None:
+    def threshold(
+        self, path: Path_, metric: str, raw: object, definition: Metric | None = None
+    ) -> Threshold | None:
         if raw is None:
             return None
         try:
-            return Threshold.parse(metric, raw)
+            return Threshold.parse(metric, raw, definition)
         except (ThresholdError, UnitError) as exc:
             raise self.fail(path, str(exc)) from None
 
@@ -583,6 +650,11 @@ class _Builder:
             for d in raw.get("dependencies", [])
         )
         policies = tuple(self._policy(i, p) for i, p in enumerate(raw.get("policies", [])))
+        site_checks = {
+            key: self._site_check(key, entry) for key, entry in raw.get("siteChecks", {}).items()
+        }
+        metrics = tuple(self._metric(i, m, databases) for i, m in enumerate(raw.get("metrics", [])))
+        self._unique("metrics", [m.name for m in metrics], "name")
         waivers = tuple(self._waiver(i, w) for i, w in enumerate(raw.get("waivers", [])))
         webhooks = {
             name: ch["webhook"]
@@ -605,6 +677,8 @@ class _Builder:
             security_monitoring=self._security(raw.get("securityMonitoring")),
             dependencies=deps,
             policies=policies,
+            site_checks=site_checks,
+            metrics=metrics,
             capacity_days_to_full=self.threshold(
                 ("capacity", "daysToFull"),
                 "daysToFull",
@@ -859,6 +933,95 @@ class _Builder:
             self.duration((*path, "reviewEvery"), p["reviewEvery"], 365 * 86400.0),
             last,
         )
+
+    def _site_check(self, key: str, entry: dict[str, Any]) -> tuple[SiteTarget, ...]:
+        path: Path_ = ("siteChecks", key)
+        if key in CHECKS:
+            raise self.fail(
+                path,
+                f"{key!r} is a bundled check ({CHECKS[key].title}); a site check needs a key "
+                "of its own (its thresholds live in the bundled check's section)",
+            )
+        targets = []
+        for i, t in enumerate(entry["targets"]):
+            where: Path_ = (*path, "targets", i)
+            if "database" in t:
+                self.database_ref((*where, "database"), t["database"])
+            written = tuple(
+                WrittenThreshold(name, raw, self.reader.line((*where, "thresholds", name)))
+                for name, raw in t.get("thresholds", {}).items()
+            )
+            targets.append(
+                SiteTarget(
+                    check=key,
+                    name=t["name"],
+                    severity=t.get("severity"),
+                    database=t.get("database"),
+                    timeout=self.duration((*where, "timeout"), t.get("timeout"), 30.0),
+                    params=dict(t.get("params", {})),
+                    written=written,
+                    line=self.reader.line(where),
+                    folder=self.base,
+                )
+            )
+        self._unique_in(path, "targets", [t.name for t in targets])
+        return tuple(targets)
+
+    def _metric(self, i: int, m: dict[str, Any], databases: Mapping[str, Database]) -> MetricCheck:
+        path: Path_ = ("metrics", i)
+        if ("sql" in m) == ("http" in m):
+            raise self.fail(path, "give exactly one source: sql (with database) or http")
+        for key, needs in (("database", "sql"), ("pointer", "http"), ("caFile", "http")):
+            if key in m and needs not in m:
+                raise self.fail((*path, key), f"{key} goes with {needs}")
+        timeout = 5.0
+        if "sql" in m:
+            if "database" not in m:
+                raise self.fail((*path, "sql"), "sql needs database (a databases key)")
+            self.database_ref((*path, "database"), m["database"])
+            timeout = databases[m["database"]].statement_timeout
+        else:
+            self._url((*path, "http"), m["http"])
+        definition = Metric(
+            m["name"],
+            m.get("unit", "count"),
+            higher_is_worse=m["direction"] == "higher-is-worse",
+            label=m.get("title", m["name"]),
+        )
+        threshold = self.threshold((*path, "threshold"), m["name"], m["threshold"], definition)
+        assert threshold is not None  # the schema requires it
+        return MetricCheck(
+            name=m["name"],
+            suite=m["suite"],
+            threshold=threshold,
+            title=m.get("title", ""),
+            database=m.get("database"),
+            sql=m.get("sql"),
+            http=m.get("http"),
+            pointer=m.get("pointer", ""),
+            ca_file=self.file(m.get("caFile")),
+            timeout=self.duration((*path, "timeout"), m.get("timeout"), timeout),
+            severity=m.get("severity"),
+            action=m.get("action"),
+        )
+
+    def _url(self, path: Path_, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise self.fail(path, f"expected an http(s) URL, got {url!r}")
+        try:
+            parts.port  # noqa: B018 (reading it validates it)
+        except ValueError:
+            raise self.fail(path, f"the port in {url!r} is not 1-65535") from None
+
+    def _unique_in(self, path: Path_, section: str, names: list[str]) -> None:
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                raise self.fail(
+                    (*path, section, i, "name"), f"{name!r} is used twice; names must be unique"
+                )
+            seen.add(name)
 
     def _waiver(self, i: int, w: dict[str, Any]) -> Waiver:
         return Waiver(

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from pytest_maintcheck.catalogue import SUITES, CheckSpec, spec_for
+from pytest_maintcheck.catalogue import SUITES, CheckSpec
 from pytest_maintcheck.config import Config, ConfigError, HealthCheck
 from pytest_maintcheck.redact import RedactingFilter, printable
 from pytest_maintcheck.run import ReportDirError, RunState, result_for_report
+from pytest_maintcheck.site import spec_of
 from pytest_maintcheck.targets import TARGETS
 from pytest_maintcheck.verdict import Assessment, Verdict
 
@@ -111,6 +112,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(LogRedaction(state), "maintcheck-log-redaction")
     config.pluginmanager.register(ResultCollector(state), "maintcheck-results")
     config.pluginmanager.register(AssessmentFixture(), "maintcheck-assessment")
+    from pytest_maintcheck.site_hooks import SiteChecks  # the site's own checks
+
+    config.pluginmanager.register(SiteChecks(state), "maintcheck-site-checks")
     if config.pluginmanager.hasplugin("html"):
         from pytest_maintcheck.report.html import HtmlHooks
 
@@ -250,7 +254,7 @@ def pytest_collection_modifyitems(
         marker = item.get_closest_marker("maintcheck")
         if marker is None:
             continue
-        spec = spec_for(marker.args[0])
+        spec = spec_of(marker.args[0])  # a bundled key or a site check's declaration
         if item.get_closest_marker(spec.suite) is None:
             item.add_marker(suite_marks[spec.suite])
     if state.config is not None and state.config.waivers and not state.is_worker:
@@ -299,7 +303,7 @@ def _check_spec(item: pytest.Item) -> CheckSpec | None:
     """
     if SPEC not in item.stash:
         marker = item.get_closest_marker("maintcheck")
-        item.stash[SPEC] = spec_for(marker.args[0]) if marker is not None else None
+        item.stash[SPEC] = spec_of(marker.args[0]) if marker is not None else None
     return item.stash[SPEC]
 
 

@@ -10,7 +10,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pytest_maintcheck.catalogue import CHECKS, SEVERITIES, finding_severity
+from pytest_maintcheck.catalogue import (
+    CHECKS,
+    DATABASE,
+    RECOVERY_STEPS,
+    SEVERITIES,
+    Category,
+    CheckSpec,
+    finding_severity,
+)
 from pytest_maintcheck.config import Config
 
 HEALTH_STATUS = {"pass": "healthy", "degraded": "degraded", "violation": "down", "error": "down"}
@@ -195,7 +203,7 @@ def database_records(results: list[dict[str, Any]], now: str) -> list[dict[str, 
     by_db: dict[str, dict[str, Any]] = {}
     for r in results:
         name = r["details"].get("database")
-        if not name or CHECKS[r["check"]].category.name != CHECKS["dead_tuples"].category.name:
+        if not name or r["category"] != DATABASE.name:
             continue
         record = by_db.setdefault(
             name,
@@ -263,6 +271,23 @@ def compliance_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(by_category.values(), key=lambda c: c["category"])
 
 
+def spec_of_result(result: dict[str, Any]) -> CheckSpec:
+    """A bundled check's catalogue entry, or a site check's as its result carries it."""
+    bundled = CHECKS.get(result["check"])
+    if bundled is not None:
+        return bundled
+    return CheckSpec(
+        key=result["check"],
+        suite=result["suite"],
+        title=result["title"],
+        severity=result["severity"],
+        category=Category(result["category"], tuple(result["requirements"])),
+        incident_type=result["incidentType"],
+        action=result.get("action") or "Investigate and fix the cause.",
+        runbook=tuple(result.get("runbook") or RECOVERY_STEPS),
+    )
+
+
 def incident_records(
     config: Config, results: list[dict[str, Any]], now: str, previous: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -290,7 +315,7 @@ def incident_records(
         severity = incident_severity(r) if open_violation else "low"
         if severity not in ("high", "critical") or r["nodeid"] in carried:
             continue
-        spec = CHECKS[r["check"]]
+        spec = spec_of_result(r)
         owner = config.owner_for(spec.incident_type)
         out.append(
             {

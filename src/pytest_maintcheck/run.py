@@ -17,6 +17,7 @@ from typing import Any
 from pytest_maintcheck.catalogue import CheckSpec
 from pytest_maintcheck.config import Config, Waiver, load_config, secret_values
 from pytest_maintcheck.redact import Redactor, printable
+from pytest_maintcheck.site import is_bundled
 from pytest_maintcheck.verdict import Assessment
 
 CONFIG_NAME = "maintcheck.yaml"
@@ -322,6 +323,8 @@ def result_for_report(
         "category": spec.category.name,
         "requirements": list(spec.category.requirements),
         "incidentType": spec.incident_type,
+        # a site check is in no table the controller has: its incident draft needs these
+        **({} if is_bundled(spec) else {"action": spec.action, "runbook": list(spec.runbook)}),
         "metrics": dict(assessed.metrics) if assessed else {},
         "thresholds": dict(assessed.thresholds) if assessed else {},
         "findings": [f.to_json() for f in assessed.findings] if assessed else [],

@@ -22,6 +22,11 @@ def _replicated(config: Config) -> Sequence[Any]:
     return [h for h in config.health_checks if h.type == "api" and len(h.endpoints) > 1]
 
 
+def _metrics_of(suite: str) -> Callable[[Config], Sequence[Any]]:
+    """The metrics entries of one suite: ``-m daily`` runs only the daily ones."""
+    return lambda config: [m for m in config.metrics if m.suite == suite]
+
+
 TARGETS: dict[str, TargetKind] = {
     "health_check": TargetKind("healthChecks", lambda c: c.health_checks, lambda t: t.service),
     "replicated_service": TargetKind(
@@ -77,4 +82,12 @@ TARGETS: dict[str, TargetKind] = {
     ),
     "dependency": TargetKind("dependencies", lambda c: c.dependencies, lambda t: t.name),
     "policy": TargetKind("policies", lambda c: c.policies, lambda t: t.name),
+    **{
+        f"{suite}_metric": TargetKind(
+            f"metrics (suite: {suite})",
+            _metrics_of(suite),
+            lambda t: t.name,
+        )
+        for suite in ("daily", "weekly", "monthly")
+    },
 }

@@ -29,12 +29,15 @@ class Verdict(StrEnum):
 _RANK = {Verdict.PASS: 0, Verdict.DEGRADED: 1, Verdict.VIOLATION: 2}
 
 
+UNITS = ("count", "ratio", "ms", "seconds", "bytes", "days", "bits")
+
+
 @dataclass(frozen=True)
 class Metric:
     """What a number means: its unit and which way is worse."""
 
     name: str
-    unit: str  # ms | ratio | seconds | bytes | count | days | bits
+    unit: str  # one of UNITS
     higher_is_worse: bool = True
     label: str = ""
 
@@ -99,8 +102,8 @@ def metric(name: str) -> Metric:
         raise ThresholdError(f"unknown metric {name!r}") from None
 
 
-def _number(name: str, raw: object) -> float:
-    unit = metric(name).unit
+def _number(name: str, raw: object, definition: Metric | None = None) -> float:
+    unit = (definition or metric(name)).unit
     if unit == "seconds":
         return parse_duration(raw)
     if unit == "bytes":
@@ -117,10 +120,21 @@ class Threshold:
     metric: str
     warn: float | None = None
     fail: float | None = None
+    # a site's own metric, not in METRICS: its unit and which way is worse travel with it
+    definition: Metric | None = None
+
+    @property
+    def about(self) -> Metric:
+        """What the measured number means: the site's definition, else the METRICS entry."""
+        return self.definition or metric(self.metric)
 
     @classmethod
-    def parse(cls, name: str, raw: object) -> Threshold:
-        """A number is the fail level; ``{warn: X, fail: Y}`` gives both."""
+    def parse(cls, name: str, raw: object, definition: Metric | None = None) -> Threshold:
+        """A number is the fail level; ``{warn: X, fail: Y}`` gives both.
+
+        ``definition`` describes a metric of the site's own (direction, unit); without it the
+        name must be one of METRICS.
+        """
         if isinstance(raw, Mapping):
             unknown = set(raw) - {"warn", "fail"}
             if unknown:
@@ -129,21 +143,21 @@ class Threshold:
                 )
             if "warn" not in raw and "fail" not in raw:
                 raise ThresholdError(f"{name}: give warn, fail or both")
-            warn = _number(name, raw["warn"]) if "warn" in raw else None
-            fail = _number(name, raw["fail"]) if "fail" in raw else None
+            warn = _number(name, raw["warn"], definition) if "warn" in raw else None
+            fail = _number(name, raw["fail"], definition) if "fail" in raw else None
         else:
-            warn, fail = None, _number(name, raw)
-        made = cls(name, warn, fail)
+            warn, fail = None, _number(name, raw, definition)
+        made = cls(name, warn, fail, definition)
+        higher = made.about.higher_is_worse
         if warn is not None and fail is not None and made._beyond(warn, fail):
-            way = "above" if metric(name).higher_is_worse else "below"
             raise ThresholdError(
-                f"{name}: warn ({warn:g}) must not be {way} fail ({fail:g}); "
-                f"{'higher' if metric(name).higher_is_worse else 'lower'} is worse for {name}"
+                f"{name}: warn ({warn:g}) must not be {'above' if higher else 'below'} fail "
+                f"({fail:g}); {'higher' if higher else 'lower'} is worse for {name}"
             )
         return made
 
     def _beyond(self, value: float, level: float) -> bool:
-        return value > level if metric(self.metric).higher_is_worse else value < level
+        return value > level if self.about.higher_is_worse else value < level
 
     def judge(self, value: float) -> Verdict:
         if self.fail is not None and self._beyond(value, self.fail):
@@ -153,25 +167,30 @@ class Threshold:
         return Verdict.PASS
 
     def describe(self) -> str:
-        sign = ">" if metric(self.metric).higher_is_worse else "<"
+        sign = ">" if self.about.higher_is_worse else "<"
+        unit = self.about.unit
         parts = []
         if self.warn is not None:
-            parts.append(f"warn {sign} {format_value(self.metric, self.warn)}")
+            parts.append(f"warn {sign} {format_value(self.metric, self.warn, unit)}")
         if self.fail is not None:
-            parts.append(f"fail {sign} {format_value(self.metric, self.fail)}")
+            parts.append(f"fail {sign} {format_value(self.metric, self.fail, unit)}")
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "warn": self.warn,
             "fail": self.fail,
-            "higherIsWorse": metric(self.metric).higher_is_worse,
-            "unit": metric(self.metric).unit,
+            "higherIsWorse": self.about.higher_is_worse,
+            "unit": self.about.unit,
         }
+        if self.definition is not None and self.definition.label:
+            out["label"] = self.definition.label  # a site's metric: no METRICS entry names it
+        return out
 
 
-def format_value(name: str, value: float) -> str:
-    unit = metric(name).unit if name in METRICS else "count"
+def format_value(name: str, value: float, unit: str | None = None) -> str:
+    """``value`` in its unit: the one given, else the METRICS entry's, else a plain number."""
+    unit = unit or (metric(name).unit if name in METRICS else "count")
     if unit == "ms":
         return f"{value:.0f} ms"
     if unit == "ratio":
@@ -238,11 +257,12 @@ class Assessment:
             return Verdict.PASS
         verdict = threshold.judge(value)
         if verdict is not Verdict.PASS:
-            label = metric(name).label or name
+            about = threshold.about
             what = f"{subject}: " if subject else ""
             self.add_finding(
                 verdict,
-                f"{what}{label} {format_value(name, value)} ({threshold.describe()})",
+                f"{what}{about.label or name} {format_value(name, value, about.unit)} "
+                f"({threshold.describe()})",
                 action,
                 severity=severity,
             )
@@ -273,11 +293,17 @@ class Assessment:
         """An unreachable target or a failed measurement never passes."""
         self.add_finding(Verdict.VIOLATION, reason, action)
 
+    def _label(self, key: str) -> str:
+        """A metric's words: METRICS's label, a site metric's own, else its key."""
+        if key in METRICS:
+            return metric(key).label or key
+        return str(self.thresholds.get(key, {}).get("label", key))
+
     def message(self) -> str:
         """What an on-call person reads: each finding and its action, or what passed."""
         if not self.findings:
             shown = [
-                f"{metric(k).label if k in METRICS else k} {format_value(k, v)}"
+                f"{self._label(k)} {format_value(k, v, self.thresholds.get(k, {}).get('unit'))}"
                 for k, v in self.metrics.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             ]

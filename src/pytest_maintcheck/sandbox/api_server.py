@@ -1,5 +1,5 @@
-"""A real threaded HTTP(S) API on 127.0.0.1 with health, latency, status, big-body and OIDC
-routes."""
+"""A real threaded HTTP(S) API on 127.0.0.1 with health, latency, status, big-body, stats and
+OIDC routes."""
 
 from __future__ import annotations
 
@@ -123,6 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": "bytes must be an integer"})
                 return
             self._stream(max(0, min(size, MAX_BIG_BYTES)))
+        elif path == "/stats.json":
+            self._json(200, api.stats)
         elif path == "/hostile":
             self._send(200, HOSTILE_BODY.encode(), "text/html; charset=utf-8")
         elif path == "/.well-known/openid-configuration":
@@ -190,6 +192,8 @@ class SandboxApi:
         self.oidc_missing_issuer = oidc_missing_issuer
         # fields that replace the discovery document's own (e.g. a hostile issuer or jwks_uri)
         self.oidc_overrides: dict[str, Any] = dict(oidc_overrides or {})
+        # what /stats.json answers: counters a metrics entry reads with a JSON Pointer
+        self.stats: Any = {"cache": {"hitRatio": 0.97, "entries": 1200}, "queues": [{"depth": 3}]}
         self.signing_key = ec.generate_private_key(ec.SECP256R1())
         self.jwk = ec_public_jwk(self.signing_key)
         self._requests = 0

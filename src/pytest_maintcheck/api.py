@@ -1,0 +1,147 @@
+"""The public API for a site's own checks: declare one, measure, judge.
+
+A test file kept beside ``maintcheck.yaml`` (run by ``maintcheck run`` or ``pytest``)::
+
+    from pytest_maintcheck.api import Assessment, Metric, SiteTarget, site_check
+
+    pacs_room = site_check(
+        "pacs_archive_room",
+        suite="daily",
+        title="PACS archive room",
+        severity="high",
+        category="Contingency plan: data backup and recovery testing",   # a bundled category
+        incident_type="availability",
+        action="Move studies to the long-term tier or add storage to the archive.",
+        metrics=[Metric("daysOfRoom", "days", higher_is_worse=False, label="room left")],
+        thresholds={"daysOfRoom": {"warn": 30, "fail": 7}},
+    )
+
+    @pacs_room
+    def test_pacs_archive_room(site_target: SiteTarget, assessment: Assessment) -> None:
+        days = ...  # measure
+        assessment.measure(site_target.thresholds.get("daysOfRoom"), days, subject=site_target.name)
+
+The check then has a verdict, a record in results.json, a compliance entry, a report row, a
+suite marker for ``-m daily``, and can be waived, exactly like a bundled check. Its targets
+come from ``siteChecks.<key>.targets`` in the config; the fixtures of the bundled checks
+(``assessment``, ``maintcheck_config``, ``maintcheck_apply``, ``health_check``, ...) are there
+too. The bundled suite (``checks/`` in the repository) uses these same pieces.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from pytest_maintcheck.catalogue import (
+    ACCESS_CONTROL,
+    AUTOMATIC_LOGOFF,
+    AVAILABILITY,
+    CONTINGENCY,
+    DATABASE,
+    INCIDENT_TYPES,
+    LOGIN_MONITORING,
+    PATCHING,
+    POLICY,
+    SEVERITIES,
+    SUITES,
+    TRANSMISSION,
+    Category,
+    CheckSpec,
+)
+from pytest_maintcheck.config import Config, Database, MetricCheck, SiteTarget, Thresholds
+from pytest_maintcheck.probes.metrics import read_json_number, read_sql_number, resolve_pointer
+from pytest_maintcheck.probes.postgres import ProbeError, connect
+from pytest_maintcheck.site import DeclarationError, InvalidDeclaration, declare
+from pytest_maintcheck.units import UnitError, parse_duration, parse_size
+from pytest_maintcheck.verdict import UNITS, Assessment, Finding, Metric, Threshold, Verdict
+
+__all__ = [
+    "ACCESS_CONTROL",
+    "AUTOMATIC_LOGOFF",
+    "AVAILABILITY",
+    "CONTINGENCY",
+    "DATABASE",
+    "INCIDENT_TYPES",
+    "LOGIN_MONITORING",
+    "PATCHING",
+    "POLICY",
+    "SEVERITIES",
+    "SUITES",
+    "TRANSMISSION",
+    "UNITS",
+    "Assessment",
+    "Category",
+    "CheckSpec",
+    "Config",
+    "Database",
+    "Finding",
+    "Metric",
+    "MetricCheck",
+    "ProbeError",
+    "SiteTarget",
+    "Threshold",
+    "Thresholds",
+    "UnitError",
+    "Verdict",
+    "connect",
+    "parse_duration",
+    "parse_size",
+    "read_json_number",
+    "read_sql_number",
+    "resolve_pointer",
+    "site_check",
+]
+
+
+def site_check(
+    key: str,
+    *,
+    suite: str | None = None,
+    title: str | None = None,
+    severity: str | None = None,
+    category: Category | str | None = None,
+    requirements: Sequence[str] = (),
+    incident_type: str | None = None,
+    action: str | None = None,
+    runbook: Sequence[str] = (),
+    metrics: Sequence[Metric] = (),
+    thresholds: Mapping[str, object] | None = None,
+) -> pytest.MarkDecorator:
+    """Declare a site check; apply the result to its test function (or class, or module).
+
+    Required: ``key`` (lower_snake_case, not a bundled check's), ``suite`` (daily, weekly,
+    monthly), ``title``, ``severity`` (low, medium, high, critical; a target's ``severity:``
+    overrides it), ``category`` (a bundled Category such as AVAILABILITY, a bundled category's
+    name, or a new name with ``requirements``: the HIPAA/NIST clauses it evidences),
+    ``incident_type`` (security, performance, availability) and ``action`` (what the on-call
+    person does about a finding). Optional: ``runbook`` (the incident's steps after
+    ``action``; default the standard recovery steps), ``metrics`` (what it measures, with
+    unit and direction: the names ``siteChecks.<key>.targets[].thresholds`` may use) and
+    ``thresholds`` (defaults for those metrics).
+
+    A faulty declaration does not raise here: the run stops when collection ends, with a
+    usage error (exit 4) naming this call's file and line.
+    """
+    caller = sys._getframe(1)
+    location = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+    try:
+        declared: object = declare(
+            key,
+            location=location,
+            suite=suite,
+            title=title,
+            severity=severity,
+            category=category,
+            requirements=requirements,
+            incident_type=incident_type,
+            action=action,
+            runbook=runbook,
+            metrics=metrics,
+            thresholds=thresholds,
+        )
+    except DeclarationError as exc:
+        declared = InvalidDeclaration(exc)
+    return pytest.mark.maintcheck(declared)
