@@ -253,7 +253,68 @@ def test_health(health_check, assessment):
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*nothing to check: no healthChecks in maintcheck.yaml*"])
     (run,) = run_dirs(pytester.path / "reports")
-    assert read_record(run, "maintenance-log.json")["status"] == "partial"
+    log = read_record(run, "maintenance-log.json")
+    assert log["status"] == "completed"  # nothing was asked of an absent section
+    assert log["notConfigured"] == ["healthChecks"]
+
+
+def test_absent_sections_are_listed_once_and_do_not_make_a_run_partial(
+    pytester: pytest.Pytester,
+) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100})
+    pytester.makepyfile(
+        test_absent="""
+import pytest
+@pytest.mark.maintcheck("health")
+def test_health(health_check, assessment):
+    assessment.metrics["x"] = 1
+
+@pytest.mark.maintcheck("health")
+def test_health_again(health_check, assessment):
+    assessment.metrics["x"] = 1
+
+@pytest.mark.maintcheck("certificate")
+def test_certificate(certificate, assessment):
+    assessment.metrics["x"] = 1
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, skipped=3)
+    (run,) = run_dirs(pytester.path / "reports")
+    log = read_record(run, "maintenance-log.json")
+    assert log["status"] == "completed"
+    assert log["notConfigured"] == ["certificates", "healthChecks"]
+    absent = [a for a in log["details"]["actions"] if a.startswith("not configured")]
+    assert absent == [
+        "not configured: certificates (nothing to check)",
+        "not configured: healthChecks (nothing to check)",
+    ]
+    page = (run / "report.html").read_text()
+    assert "<h2>Not configured</h2>" in page
+    assert "<code>certificates</code>, <code>healthChecks</code>" in page
+    assert not [row for row in html_rows(page) if "not-configured" in " ".join(row)]
+
+
+def test_a_configured_check_that_could_not_run_makes_the_run_partial(
+    pytester: pytest.Pytester,
+) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100})
+    pytester.makepyfile(
+        test_cannot="""
+import pytest
+@pytest.mark.maintcheck("slow_queries")
+def test_slow_queries(assessment):
+    pytest.skip("the pg_stat_statements extension is not installed in clinical")
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, skipped=1)
+    (run,) = run_dirs(pytester.path / "reports")
+    log = read_record(run, "maintenance-log.json")
+    assert log["status"] == "partial"
+    assert log["notConfigured"] == []
 
 
 def test_suite_markers_select_checks(pytester: pytest.Pytester) -> None:

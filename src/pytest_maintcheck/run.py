@@ -17,6 +17,7 @@ from typing import Any
 from pytest_maintcheck.catalogue import CheckSpec
 from pytest_maintcheck.config import Config, Waiver, load_config, secret_values
 from pytest_maintcheck.redact import Redactor, printable
+from pytest_maintcheck.targets import NOT_CONFIGURED_ID, TARGETS
 from pytest_maintcheck.verdict import Assessment
 
 CONFIG_NAME = "maintcheck.yaml"
@@ -252,6 +253,9 @@ def result_for_report(
             else None
         ),
     }
+    section = _absent_section(params) if verdict == "skipped" else None
+    if section:
+        result["notConfigured"] = section
     if verdict == "error" and not result["findings"]:
         result["findings"] = [
             {
@@ -263,6 +267,13 @@ def result_for_report(
             }
         ]
     return result
+
+
+def _absent_section(params: Any) -> str | None:
+    """The config section whose absence made this check a placeholder skip, if it was one."""
+    if params is None or params.id != NOT_CONFIGURED_ID:
+        return None
+    return next((TARGETS[name].section for name in params.params if name in TARGETS), None)
 
 
 def _verdict_of(
