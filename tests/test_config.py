@@ -231,3 +231,17 @@ def test_thresholds_turn_round_for_lower_is_worse_metrics() -> None:
     assert Threshold.parse("errorRate", 0.05).judge(0.06) is Verdict.VIOLATION
     with pytest.raises(ThresholdError):
         Threshold.parse("responseTime", {"warn": 900, "fail": 300})
+
+
+def test_size_change_defaults_to_warn_a_fifth_and_fail_a_half(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nsystem: s\nbackups:\n"
+        "  - {name: nightly, kind: pg_dump, location: /var/backups, pattern: '*.dump'}\n",
+    )
+    limit = load_config(path, environ={}).backups[0].size_change
+    assert limit == Threshold("sizeChange", 0.2, 0.5)
+    assert limit.judge(0.1) is Verdict.PASS
+    assert limit.judge(0.2) is Verdict.DEGRADED
+    assert limit.judge(0.5) is Verdict.VIOLATION  # a backup that halved
+    assert limit.describe() == "warn >= 20%, fail >= 50%"

@@ -272,6 +272,7 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, object]] = {
         "ratio": {"warn": 0.2, "fail": 0.5},
     },
 }
+DEFAULT_SIZE_CHANGE: dict[str, object] = {"warn": 0.2, "fail": 0.5}  # a backup that halved fails
 
 
 # ---------------------------------------------------------------------------- loading
@@ -673,7 +674,7 @@ class _Builder:
             max_age=self.duration((*path, "maxAge"), b.get("maxAge"), 26 * 3600.0),
             checksums=b.get("checksums"),
             size_change=self.threshold(
-                (*path, "sizeChange"), "sizeChange", b.get("sizeChange", {"warn": 0.3, "fail": 0.6})
+                (*path, "sizeChange"), "sizeChange", b.get("sizeChange", DEFAULT_SIZE_CHANGE)
             ),
             restore_test=restore,
             rotation=rotation,

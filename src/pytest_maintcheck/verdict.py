@@ -37,6 +37,7 @@ class Metric:
     unit: str  # ms | ratio | seconds | bytes | count | days | bits
     higher_is_worse: bool = True
     label: str = ""
+    at_level: bool = False  # True: reaching a level crosses it (a backup that halved fails at 0.5)
 
 
 def _metrics(*items: Metric) -> dict[str, Metric]:
@@ -62,7 +63,7 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("slowQuery", "seconds", label="mean statement time"),
     Metric("imbalance", "ratio", label="replica latency spread"),
     Metric("maxAge", "seconds", label="newest backup age"),
-    Metric("sizeChange", "ratio", label="size change"),
+    Metric("sizeChange", "ratio", label="size change", at_level=True),
     Metric("restoreDuration", "seconds", label="restore time"),
     Metric("freeSpace", "bytes", higher_is_worse=False, label="free space"),
     Metric("daysToExpiry", "days", higher_is_worse=False, label="days to expiry"),
@@ -144,15 +145,19 @@ class Threshold:
     def _beyond(self, value: float, level: float) -> bool:
         return value > level if metric(self.metric).higher_is_worse else value < level
 
+    def _crosses(self, value: float, level: float) -> bool:
+        return self._beyond(value, level) or (metric(self.metric).at_level and value == level)
+
     def judge(self, value: float) -> Verdict:
-        if self.fail is not None and self._beyond(value, self.fail):
+        if self.fail is not None and self._crosses(value, self.fail):
             return Verdict.VIOLATION
-        if self.warn is not None and self._beyond(value, self.warn):
+        if self.warn is not None and self._crosses(value, self.warn):
             return Verdict.DEGRADED
         return Verdict.PASS
 
     def describe(self) -> str:
         sign = ">" if metric(self.metric).higher_is_worse else "<"
+        sign += "=" if metric(self.metric).at_level else ""
         parts = []
         if self.warn is not None:
             parts.append(f"warn {sign} {format_value(self.metric, self.warn)}")
