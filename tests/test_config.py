@@ -245,3 +245,24 @@ def test_size_change_defaults_to_warn_a_fifth_and_fail_a_half(tmp_path: Path) ->
     assert limit.judge(0.2) is Verdict.DEGRADED
     assert limit.judge(0.5) is Verdict.VIOLATION  # a backup that halved
     assert limit.describe() == "warn >= 20%, fail >= 50%"
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (
+            "- {name: svc-etl, owner: alice, justification: import}\n"
+            "    - {name: SVC-ETL, owner: bob, justification: again}\n",
+            "maintcheck.yaml:5: accessReview.serviceAccounts[1].name: 'SVC-ETL' is declared twice",
+        ),
+        (
+            "- {name: svc-etl, justification: import}\n",
+            "maintcheck.yaml:4: accessReview.serviceAccounts[0]: 'owner' is required",
+        ),
+    ],
+)
+def test_service_accounts_name_an_owner_and_are_declared_once(
+    tmp_path: Path, entries: str, message: str
+) -> None:
+    path = write(tmp_path, "version: 1\naccessReview:\n  serviceAccounts:\n    " + entries)
+    assert str(error_of(path)).endswith("/" + message)
