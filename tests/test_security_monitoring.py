@@ -329,6 +329,7 @@ def run_daily_security(
     security: dict[str, object],
     databases: dict[str, object] | None,
     *select: str,
+    access_review: dict[str, object] | None = None,
 ) -> tuple[pytest.RunResult, dict[str, dict[str, object]]]:
     cfg = {
         "version": 1,
@@ -336,6 +337,8 @@ def run_daily_security(
         "databases": databases or {},
         "securityMonitoring": security,
     }
+    if access_review is not None:
+        cfg["accessReview"] = access_review
     module = "test_daily_security.py"
     target = f"{module}::{select[0]}" if len(select) == 1 else module
     run = run_checks(pytester, cfg, target, args=["-rA"])
@@ -373,7 +376,9 @@ def test_checks_end_to_end_on_a_brute_forced_log(pytester: pytest.Pytester) -> N
     with log.open("a") as f:
         f.write("garbage\n")
     security = {"authLog": {"file": str(log)}, "window": "24h", "offHours": off_hours}
-    result, checks = run_daily_security(pytester, security, None)
+    (pytester.path / "staff.csv").write_text("username,status\nalice,active\nbob,active\n")
+    roster = {"roster": str(pytester.path / "staff.csv")}
+    result, checks = run_daily_security(pytester, security, None, access_review=roster)
     assert result.parseoutcomes() == {"failed": 1, "degraded": 1, "skipped": 1}
     failed, access = checks["test_failed_logins"], checks["test_access_patterns"]
     assert failed["verdict"] == "violation"
@@ -491,3 +496,51 @@ def test_password_spray_is_caught_per_source_and_a_quiet_log_passes(
     write_events(log, quiet)
     result, checks = run_daily_security(pytester, security, None)
     assert result.parseoutcomes() == {"passed": 2, "skipped": 1}
+
+
+def test_failed_logins_name_only_known_accounts(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import hmac
+
+    monkeypatch.setenv("MAINTCHECK_USERNAME_SECRET", "pepper-for-usernames")
+    now = datetime.now(UTC)
+    typed = ["alice", "BOB", "svc-hl7", "Winter2025!", "carol"]  # a password typed as a username
+    events = [
+        LoginEvent(now - timedelta(minutes=50 - i), user, "192.0.2.7", False)
+        for user in typed
+        for i in range(6)
+    ]
+    log = pytester.path / "auth.jsonl"
+    write_events(log, events)
+    (pytester.path / "staff.csv").write_text("username,status\nalice,active\ncarol,terminated\n")
+    (pytester.path / "app.csv").write_text("username,role,enabled\nbob,clinician,true\n")
+    review = {
+        "roster": str(pytester.path / "staff.csv"),
+        "sources": [{"name": "app", "file": str(pytester.path / "app.csv")}],
+        "serviceAccounts": [{"name": "svc-hl7", "owner": "alice", "justification": "HL7 feed"}],
+    }
+    security = {"authLog": {"file": str(log)}, "failedLogins": {"perAccount": {"warn": 5}}}
+    runs = [
+        run_daily_security(pytester, security, None, "test_failed_logins", access_review=review)
+        for _ in range(2)
+    ]
+    digest = hmac.new(b"pepper-for-usernames", b"Winter2025!", hashlib.sha256).hexdigest()[:8]
+    for result, checks in runs:  # the same label in every run: operators can follow it
+        message = str(checks["test_failed_logins"]["message"])
+        for known in ("'alice'", "'BOB'", "'svc-hl7'", "'carol'"):
+            assert f"account {known}: 6 failed logins" in message
+        assert f"unknown account #{digest}: 6 failed logins" in message
+        assert checks["test_failed_logins"]["details"]["knownAccounts"] == 4  # type: ignore[index]
+        assert "Winter2025" not in result.stdout.str() + json.dumps(checks)
+    # without a secret the label is still stable, keyed by the config's system name
+    monkeypatch.delenv("MAINTCHECK_USERNAME_SECRET")
+    _, checks = run_daily_security(pytester, security, None, access_review=review)
+    unkeyed = hmac.new(b"maintcheck:test", b"Winter2025!", hashlib.sha256).hexdigest()[:8]
+    assert f"unknown account #{unkeyed}:" in str(checks["test_failed_logins"]["message"])
+    # with no access review nothing is known: every username is hashed
+    _, checks = run_daily_security(pytester, security, None, "test_failed_logins")
+    message = str(checks["test_failed_logins"]["message"])
+    assert "'alice'" not in message
+    assert message.count("unknown account #") == 5
