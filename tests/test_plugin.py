@@ -219,6 +219,26 @@ def test_expired_waiver_is_a_finding_and_no_longer_protects(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(["*waiver for test_latency[[]fast] expired on 2020-01-01*"])
 
 
+def test_a_waiver_protects_through_its_expiry_day_and_not_a_day_longer(
+    pytester: pytest.Pytester,
+) -> None:
+    from datetime import date, timedelta
+
+    today = date.today()  # the run's date; tests/test_time_of_day.py runs this at several hours
+    config(
+        pytester,
+        f"waivers:\n  - {{check: 'test_latency[down]', justification: last day,"
+        f" expires: {today}}}\n  - {{check: 'test_latency[gone]', justification: over,"
+        f" expires: {today - timedelta(days=1)}}}\n",
+    )
+    checks(pytester, {"down": 900, "gone": 900})
+    result = pytester.runpytest()
+    assert result.parseoutcomes() == {"waived": 1, "failed": 1}
+    result.stdout.fnmatch_lines(
+        [f"*waiver for test_latency[[]gone] expired on {today - timedelta(days=1)}*"]
+    )
+
+
 def test_xdist_gives_the_same_records_as_a_serial_run(pytester: pytest.Pytester) -> None:
     config(pytester)
     values = {f"t{i}": v for i, v in enumerate([100, 500, 900, 120, 310, 805])}

@@ -446,7 +446,8 @@ def test_unreadable_log_is_a_violation_not_a_crash(pytester: pytest.Pytester) ->
     assert "cannot read the authentication log" in str(checks["test_failed_logins"]["message"])
 
 
-def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path) -> None:
+def demo_findings(tmp_path: Path, now: datetime | None) -> dict[str, object]:
+    """The daily findings the demo's auth log gives, scanned at ``now`` (None: the clock)."""
     from contextlib import ExitStack
 
     from pytest_maintcheck.sandbox.demo import DemoContext
@@ -454,17 +455,59 @@ def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path) -> None
 
     with ExitStack() as stack:
         ctx = DemoContext(workdir=tmp_path, stack=stack, config={"databases": {"primary": {}}})
-        security_daily(ctx)
+        security_daily(ctx, now)
     section = ctx.config["securityMonitoring"]
     assert section["sessions"]["database"] == "primary"
-    log, now = Path(section["authLog"]["file"]), datetime.now(UTC)
+    log, now = Path(section["authLog"]["file"]), now or datetime.now(UTC)
     failed = scan_failed_logins(log, now=now, window=DAY, burst=5)
-    assert [b.username for b in failed.bursts] == ["dr.jones"]
-    assert failed.stats.unparseable == 3
     off = OffHoursWindow.parse("20:00", "06:00", "America/New_York")
     access = scan_access_patterns(log, now=now, window=DAY, off_hours=off)
-    assert sorted(h.username for h in access.new_sources) == ["dr.jones", "nurse.kim"]
-    assert [h.username for h in access.off_hours] == ["dr.patel"]
+    return {
+        "bursts": [b.username for b in failed.bursts],
+        "unparseable": failed.stats.unparseable,
+        "failures": dict(failed.per_account),
+        "newSources": sorted(h.username for h in access.new_sources),
+        "offHours": [h.username for h in access.off_hours],
+        "future": failed.stats.future,
+    }
+
+
+EVERY_DAILY_FINDING = {
+    "bursts": ["dr.jones"],
+    "unparseable": 3,
+    "failures": {"dr.jones": 15, "admin": 6},
+    "newSources": ["dr.jones", "nurse.kim"],
+    "offHours": ["dr.patel"],
+    "future": 0,
+}
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2025, 3, 5, hour, 30, tzinfo=UTC)
+        for hour in range(24)  # every hour of a day
+    ]
+    + [  # both New York DST changes, around the hours they move
+        datetime(2025, 3, 9, hour, minute, tzinfo=UTC)
+        for hour in (6, 7, 14, 15)
+        for minute in (0, 45)
+    ]
+    + [
+        datetime(2025, 11, 2, hour, minute, tzinfo=UTC)
+        for hour in (5, 6, 14, 15, 16)
+        for minute in (0, 45)
+    ]
+    + [datetime(2025, 12, 31, 23, 59, tzinfo=UTC), datetime(2026, 3, 1, 0, 5, tzinfo=UTC)],
+    ids=lambda now: now.strftime("%Y-%m-%dT%H:%MZ"),
+)
+def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path, now: datetime) -> None:
+    assert demo_findings(tmp_path, now) == EVERY_DAILY_FINDING
+
+
+def test_demo_part_gives_every_daily_finding_at_the_real_clock(tmp_path: Path) -> None:
+    # the clock's own hour: tests/test_time_of_day.py runs this under faketime at several hours
+    assert demo_findings(tmp_path, None) == EVERY_DAILY_FINDING
 
 
 def test_password_spray_is_caught_per_source_and_a_quiet_log_passes(
@@ -522,25 +565,23 @@ def test_failed_logins_name_only_known_accounts(
         "serviceAccounts": [{"name": "svc-hl7", "owner": "alice", "justification": "HL7 feed"}],
     }
     security = {"authLog": {"file": str(log)}, "failedLogins": {"perAccount": {"warn": 5}}}
-    runs = [
-        run_daily_security(pytester, security, None, "test_failed_logins", access_review=review)
-        for _ in range(2)
-    ]
+    result, checks = run_daily_security(
+        pytester, security, None, "test_failed_logins", access_review=review
+    )
+    # the keyed hash of what was typed: the same label in every run, so operators can follow it
     digest = hmac.new(b"pepper-for-usernames", b"Winter2025!", hashlib.sha256).hexdigest()[:8]
-    for result, checks in runs:  # the same label in every run: operators can follow it
-        message = str(checks["test_failed_logins"]["message"])
-        for known in ("'alice'", "'BOB'", "'svc-hl7'", "'carol'"):
-            assert f"account {known}: 6 failed logins" in message
-        assert f"unknown account #{digest}: 6 failed logins" in message
-        assert checks["test_failed_logins"]["details"]["knownAccounts"] == 4  # type: ignore[index]
-        assert "Winter2025" not in result.stdout.str() + json.dumps(checks)
-    # without a secret the label is still stable, keyed by the config's system name
-    monkeypatch.delenv("MAINTCHECK_USERNAME_SECRET")
-    _, checks = run_daily_security(pytester, security, None, access_review=review)
-    unkeyed = hmac.new(b"maintcheck:test", b"Winter2025!", hashlib.sha256).hexdigest()[:8]
-    assert f"unknown account #{unkeyed}:" in str(checks["test_failed_logins"]["message"])
-    # with no access review nothing is known: every username is hashed
-    _, checks = run_daily_security(pytester, security, None, "test_failed_logins")
     message = str(checks["test_failed_logins"]["message"])
+    for known in ("'alice'", "'BOB'", "'svc-hl7'", "'carol'"):
+        assert f"account {known}: 6 failed logins" in message
+    assert f"unknown account #{digest}: 6 failed logins" in message
+    assert checks["test_failed_logins"]["details"]["knownAccounts"] == 4  # type: ignore[index]
+    assert "Winter2025" not in result.stdout.str() + json.dumps(checks)
+    # without a secret the key is the config's system name; without an access review nothing
+    # is known, so every username is hashed
+    monkeypatch.delenv("MAINTCHECK_USERNAME_SECRET")
+    _, checks = run_daily_security(pytester, security, None, "test_failed_logins")
+    unkeyed = hmac.new(b"maintcheck:test", b"Winter2025!", hashlib.sha256).hexdigest()[:8]
+    message = str(checks["test_failed_logins"]["message"])
+    assert f"unknown account #{unkeyed}: 6 failed logins" in message
     assert "'alice'" not in message
     assert message.count("unknown account #") == 5
