@@ -44,6 +44,9 @@ def test_the_spec_example_loads_with_its_defaults() -> None:
     assert config.certificates[2].server_name == "sso.internal"
     assert config.certificates[2].port == 8443
     assert config.waivers[0].expires.isoformat() == "2027-01-31"
+    assert config.access_review is not None
+    assert config.access_review.service_account("MAINT") is not None
+    assert config.backups[0].size_change == Threshold("sizeChange", 0.2, 0.5)
     assert "https://hooks.invalid/T0/s3cr3t" in config.secrets
 
 
