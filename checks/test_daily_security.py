@@ -2,22 +2,28 @@
 
 Findings name usernames and opaque labels ("line N" of the log, a pid, a session digest), never
 a source address or a session token: the operator opens the log at that line to see more.
+A failed login names its username only when it is a known account (on the roster or in an
+access-review source); anything else is "unknown account #<hash>".
 """
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import pytest
 
 from pytest_maintcheck.config import Config, SecurityMonitoring, SessionPolicy
+from pytest_maintcheck.probes import access
 from pytest_maintcheck.probes.authlog import (
+    AccountNames,
     AuthLogError,
     OffHoursWindow,
     ScanStats,
     UnusualLogin,
     scan_access_patterns,
     scan_failed_logins,
+    username_key,
 )
 from pytest_maintcheck.probes.postgres import ProbeError
 from pytest_maintcheck.probes.sessions import app_sessions, pg_sessions
@@ -45,7 +51,7 @@ def _judge_each(
     for n, subject in crossed[:SHOWN]:
         assessment.add_finding(
             threshold.judge(n),
-            f"{noun} {subject}: {n} failed logins in the window ({threshold.describe()})",
+            f"{subject}: {n} failed logins in the window ({threshold.describe()})",
         )
     if len(crossed) > SHOWN:
         rest = crossed[SHOWN:]
@@ -86,8 +92,43 @@ def _report_log_health(assessment: Assessment, log: object, stats: ScanStats) ->
         )
 
 
+def _account_names(config: Config) -> tuple[AccountNames, list[str]]:
+    """Known accounts: the roster, every access-review source and the declared service
+    accounts; what could not be read is named, and its usernames show as unknown."""
+    known: set[str] = set()
+    problems: list[str] = []
+    review = config.access_review
+    if review is not None:
+        known.update(access.normalize(s.name) for s in review.service_accounts)
+        try:
+            if review.roster is not None:
+                known.update(access.read_roster(review.roster).status)
+        except ProbeError as exc:
+            problems.append(f"roster: {exc}")
+        for source in review.sources:
+            try:
+                if source.postgres is not None:
+                    db = config.database(source.postgres)
+                    found = access.postgres_accounts(
+                        source.name,
+                        db.dsn,
+                        connect_timeout=db.connect_timeout,
+                        statement_timeout=db.statement_timeout,
+                    )
+                else:
+                    assert source.file is not None
+                    found = access.file_accounts(source.name, source.file)
+            except ProbeError as exc:
+                problems.append(f"source {source.name}: {exc}")
+                continue
+            known.update(a.key for a in found.accounts)
+    return AccountNames(frozenset(known), username_key(os.environ, config.system)), problems
+
+
 @pytest.mark.maintcheck("failed_logins")
-def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessment) -> None:
+def test_failed_logins(
+    auth_monitoring: SecurityMonitoring, maintcheck_config: Config, assessment: Assessment
+) -> None:
     limits = auth_monitoring.failed_logins
     per_account = limits.get("perAccount")
     assert auth_monitoring.auth_log is not None  # the auth_monitoring targets all have one
@@ -112,11 +153,16 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
         futureLines=stats.future,
         untracked=stats.untracked,
     )
+    names, unread = _account_names(maintcheck_config) if scan.failures else (None, [])
+    shown = names.shown if names is not None else str
+    assessment.details.update(knownAccounts=len(names.known) if names else 0)
+    if unread:
+        assessment.details["unknownBecauseUnread"] = unread
     # the worst first: the terminal summary shows a check's first finding
     for hit in scan.bursts[:SHOWN]:
         assessment.add_finding(
             Verdict.VIOLATION,
-            f"account {printable(hit.username, 64)!r}: successful login at "
+            f"{shown(hit.username)}: successful login at "
             f"{hit.succeeded_at:%Y-%m-%d %H:%M:%SZ} after {hit.failures} consecutive failures "
             f"from {hit.sources} source(s) over {format_duration(hit.span_seconds)}: "
             "a likely guessed password",
@@ -132,12 +178,14 @@ def test_failed_logins(auth_monitoring: SecurityMonitoring, assessment: Assessme
         )
     assessment.metrics["guessedPasswords"] = len(scan.bursts)
     assessment.details["guessedPasswordAccounts"] = sorted(
-        {printable(hit.username, 64) for hit in scan.bursts}
+        {shown(hit.username) for hit in scan.bursts}
     )[:1000]
-    accounts = {repr(printable(u, 64)): n for u, n in scan.per_account.items()}
+    accounts: dict[str, int] = {}
+    for user, n in scan.per_account.items():
+        accounts[shown(user)] = accounts.get(shown(user), 0) + n
     _judge_each(assessment, per_account, accounts, "account")
     # sources are named by the log line where each first failed: the address stays in the log
-    sources = {f"first seen at {label}": n for label, n in scan.per_source.items()}
+    sources = {f"source first seen at {label}": n for label, n in scan.per_source.items()}
     _judge_each(assessment, limits.get("perSource"), sources, "source")
     assessment.measure(limits.get("ratio"), scan.ratio, subject="all accounts")
     _report_log_health(assessment, auth_monitoring.auth_log, stats)

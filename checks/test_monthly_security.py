@@ -11,6 +11,7 @@ from pytest_maintcheck.catalogue import SEVERITIES
 from pytest_maintcheck.config import AccessReview, Certificate, Config, Dependency, Policy
 from pytest_maintcheck.probes import access, certificates, dependencies, policies
 from pytest_maintcheck.probes.postgres import ProbeError
+from pytest_maintcheck.redact import printable
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict, format_value
 
 pytestmark = pytest.mark.monthly
@@ -202,6 +203,8 @@ def test_access_review(
     listed: list[dict[str, object]] = []
     ignored: list[str] = []
     found_issues: list[Issue] = []
+    declared_seen: dict[str, bool] = {}  # declared service account -> enabled in some source
+    every_source_read = True
     for source in review.sources:
         try:
             if source.postgres is not None:
@@ -217,6 +220,7 @@ def test_access_review(
                 found = access.file_accounts(source.name, source.file)
         except ProbeError as exc:
             assessment.could_not_measure(f"source {source.name}: {exc}")
+            every_source_read = False
             continue
         ignored += [f"{source.name}: {text}" for text in found.ignored]
         for problem in found.problems:
@@ -229,16 +233,30 @@ def test_access_review(
                 )
                 for i in issues
             ]
+            service = review.service_account(account.username)
             status = roster.status.get(account.key, "not on roster")
-            findings = [f"{i.text} [{i.severity}]" for i in issues]
-            listed.append({**account.to_json(), "rosterStatus": status, "findings": findings})
+            entry = {**account.to_json(), "rosterStatus": status}
+            if service is not None:
+                seen = declared_seen.get(service.name, False)
+                declared_seen[service.name] = seen or account.enabled
+                entry["rosterStatus"] = "service account"
+                entry["serviceAccount"] = {
+                    "owner": service.owner,
+                    "justification": printable(service.justification, 300),
+                }
+            entry["findings"] = [f"{i.text} [{i.severity}]" for i in issues]
+            listed.append(entry)
+    found_issues += _service_account_issues(review, roster, declared_seen, every_source_read)
     # worst first (verdict, then severity): the terminal summary shows a check's first finding
     for i in sorted(found_issues, key=lambda i: (-i.verdict.rank, -SEVERITIES.index(i.severity))):
         assessment.add_finding(i.verdict, i.text, i.action, severity=i.severity)
     assessment.details.update(
         accounts=listed,
         ignored=ignored,
-        notes=["PostgreSQL keeps no last login and has no MFA: those rules apply to exports only"],
+        notes=[
+            "PostgreSQL keeps no last login and has no MFA: those rules apply to exports only",
+            "Declared service accounts are reviewed for an active owner and for privileges only",
+        ],
     )
     assessment.metrics.update(accounts=len(listed), enabled=sum(bool(a["enabled"]) for a in listed))
 
@@ -263,6 +281,8 @@ def _account_issues(
     """
     if not account.enabled:
         return []
+    if review.service_account(account.username) is not None:
+        return _privilege_issues(account, review)  # not a person: no roster, MFA or inactivity
     issues: list[Issue] = []
     status = roster.status.get(account.key)
     if status != "active":
@@ -290,20 +310,7 @@ def _account_issues(
                 issues.append(
                     Issue(verdict, text, "Disable the account or record why it stays.", "medium")
                 )
-    privileged = {r.casefold() for r in review.privileged_roles}
-    held = [r for r in account.roles if r.casefold() in privileged]
-    if account.superuser:
-        held.insert(0, "SUPERUSER")
-    approved = {access.normalize(u) for u in review.approved_privileged}
-    if held and account.key not in approved:
-        issues.append(
-            Issue(
-                Verdict.VIOLATION,
-                f"holds {', '.join(held)} without approval",
-                "Revoke the privilege or add the account to approvedPrivileged with sign-off.",
-                "high",
-            )
-        )
+    issues += _privilege_issues(account, review)
     if review.require_mfa and account.kind == "file" and account.mfa is not True:
         text = "has no MFA" if account.mfa is False else "has no MFA status in the export"
         issues.append(Issue(Verdict.VIOLATION, text, "Enrol the user in MFA.", "high"))
@@ -314,6 +321,67 @@ def _account_issues(
                 "can log in with a password that never expires",
                 "Set VALID UNTIL on the role, or use certificate/SSO authentication.",
                 "low",
+            )
+        )
+    return issues
+
+
+def _privilege_issues(account: access.Account, review: AccessReview) -> list[Issue]:
+    """A privileged role or SUPERUSER held without approval (people and service accounts)."""
+    privileged = {r.casefold() for r in review.privileged_roles}
+    held = [r for r in account.roles if r.casefold() in privileged]
+    if account.superuser:
+        held.insert(0, "SUPERUSER")
+    approved = {access.normalize(u) for u in review.approved_privileged}
+    if not held or account.key in approved:
+        return []
+    return [
+        Issue(
+            Verdict.VIOLATION,
+            f"holds {', '.join(held)} without approval",
+            "Revoke the privilege or add the account to approvedPrivileged with sign-off.",
+            "high",
+        )
+    ]
+
+
+def _service_account_issues(
+    review: AccessReview,
+    roster: access.Roster,
+    declared_seen: dict[str, bool],
+    every_source_read: bool,
+) -> list[Issue]:
+    """Each enabled service account needs an owner who is an active person on the roster;
+    a declaration that matches no account (every source read) is stale."""
+    issues: list[Issue] = []
+    for service in review.service_accounts:
+        where = f"serviceAccounts: {service.name}"
+        if service.name not in declared_seen:
+            if every_source_read:
+                issues.append(
+                    Issue(
+                        Verdict.DEGRADED,
+                        f"{where} is declared but found in no source",
+                        "Remove the declaration, or add the source that holds the account.",
+                        "low",
+                    )
+                )
+            continue
+        if not declared_seen[service.name]:
+            continue  # disabled everywhere: nothing to own
+        owner_status = roster.status.get(access.normalize(service.owner))
+        if review.service_account(service.owner) is not None:
+            why = "another service account, not a person"
+        elif owner_status != "active":
+            why = "terminated on the roster" if owner_status else "not on the roster"
+        else:
+            continue
+        issues.append(
+            Issue(
+                Verdict.VIOLATION,
+                f"{where} is enabled and owned by {service.owner}, who is {why}",
+                "Name an active person as its owner in serviceAccounts, or disable the account.",
+                "high",
             )
         )
     return issues

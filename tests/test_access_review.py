@@ -278,3 +278,79 @@ def test_a_missing_roster_cannot_pass(pytester: pytest.Pytester) -> None:
     result, check, _ = run_review(pytester, review)
     result.assert_outcomes(failed=1)
     assert "roster: cannot read" in check["findings"][0]["description"]
+
+
+def test_declared_service_accounts_are_reviewed_for_owner_and_privileges_only(
+    pytester: pytest.Pytester,
+    pg_db: SandboxDatabase,
+    roles: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", pg_db.password)
+    long_ago = (datetime.now(UTC) - timedelta(days=400)).isoformat()
+    (pytester.path / "users.csv").write_text(
+        "username,role,enabled,lastLogin,mfa\n"
+        f"svc-etl,admin,true,{long_ago},false\n"  # no MFA, idle, privileged, off the roster
+        f"svc-report,reader,true,{long_ago},\n"
+        "svc-old,reader,false,,\n"  # disabled: its departed owner no longer matters
+        f"svc-fine,reader,true,{long_ago},false\n"
+        f"mallory,reader,true,{long_ago},true\n"  # a person nobody declared, off the roster
+    )
+    (pytester.path / "staff.csv").write_text(
+        f"username,status\nalice,active\ncarol,terminated\n{pg_db.user},active\n"
+    )
+    declared = [
+        {"name": roles["root"], "owner": "alice", "justification": "migrations"},
+        {"name": "SVC-ETL", "owner": "carol", "justification": "nightly HL7 import"},
+        {"name": "svc-report", "owner": "svc-etl", "justification": "monthly reports"},
+        {"name": "svc-old", "owner": "carol", "justification": "retired importer"},
+        {"name": "svc-fine", "owner": "alice", "justification": "read-only dashboard"},
+        {"name": "svc-gone", "owner": "alice", "justification": "decommissioned last year"},
+    ]
+    review = {
+        "sources": [
+            {"name": "db-roles", "postgres": "primary"},
+            {"name": "app-users", "file": "users.csv"},
+        ],
+        "roster": "staff.csv",
+        "inactive": {"warn": "60d", "fail": "90d"},
+        "privilegedRoles": ["admin"],
+        "approvedPrivileged": [pg_db.user],
+        "requireMfa": True,
+        "serviceAccounts": declared,
+    }
+    _, check, _ = run_review(pytester, review, {"primary": {"dsn": pg_db.dsn}})
+    # privileges still count; no roster, MFA, inactivity or password-expiry finding
+    assert findings_for(check, roles["root"]) == [
+        ("violation", "holds SUPERUSER without approval", "high")
+    ]
+    assert findings_for(check, "svc-etl") == [("violation", "holds admin without approval", "high")]
+    assert findings_for(check, "SVC-ETL") == [  # the declaration, as written in the config
+        ("violation", "is enabled and owned by carol, who is terminated on the roster", "high")
+    ]
+    assert findings_for(check, "svc-report") == [
+        (
+            "violation",
+            "is enabled and owned by svc-etl, who is another service account, not a person",
+            "high",
+        )
+    ]
+    assert findings_for(check, "svc-old") == []
+    assert findings_for(check, "svc-fine") == []
+    assert findings_for(check, "svc-gone") == [
+        ("degraded", "is declared but found in no source", "low")
+    ]
+    # an undeclared account absent from the roster stays critical
+    for undeclared in ("mallory", roles["stranger"]):
+        assert findings_for(check, undeclared)[0] == (
+            "violation",
+            "is not on the roster but enabled",
+            "critical",
+        )
+    listed = {a["username"]: a for a in check["details"]["accounts"]}
+    assert listed["svc-etl"]["rosterStatus"] == "service account"
+    assert listed["svc-etl"]["serviceAccount"] == {
+        "owner": "carol",
+        "justification": "nightly HL7 import",
+    }
+    assert listed["mallory"]["rosterStatus"] == "not on roster"

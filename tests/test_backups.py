@@ -388,11 +388,21 @@ def test_shrunken_backup_and_a_full_backup_disk_are_found(
     folder = tmp_path / "sizes"
     stamped(folder, "clinical", now - timedelta(days=1)).write_bytes(b"x" * 10_000)
     stamped(folder, "clinical", now).write_bytes(b"x" * 3_000)  # lost 70%: data went missing
+    halved, trimmed = tmp_path / "halved", tmp_path / "trimmed"
+    stamped(halved, "clinical", now - timedelta(days=1)).write_bytes(b"x" * 10_000)
+    stamped(halved, "clinical", now).write_bytes(b"x" * 5_000)
+    stamped(trimmed, "clinical", now - timedelta(days=1)).write_bytes(b"x" * 10_000)
+    stamped(trimmed, "clinical", now).write_bytes(b"x" * 7_500)
     huge = tmp_path / "huge"
     huge.mkdir()
     with stamped(huge, "clinical", now).open("wb") as f:
         f.truncate(2**40)  # sparse: a 1 TiB backup the disk has no room to repeat
-    entries = [backup_entry(folder, name="sizes"), backup_entry(huge, name="huge")]
+    entries = [  # no sizeChange: the default {warn: 0.2, fail: 0.5} applies
+        backup_entry(folder, name="sizes"),
+        backup_entry(halved, name="halved"),
+        backup_entry(trimmed, name="trimmed"),
+        backup_entry(huge, name="huge"),
+    ]
     for e in entries:
         del e["checksums"], e["restoreTest"]
 
@@ -402,6 +412,9 @@ def test_shrunken_backup_and_a_full_backup_disk_are_found(
     assert size["verdict"] == "violation"
     assert size["metrics"]["sizeChange"] == pytest.approx(0.7)
     assert "shrank against" in size["message"]
+    assert checks["test_backup_size[halved]"]["verdict"] == "violation"  # a halved backup fails
+    assert checks["test_backup_size[trimmed]"]["verdict"] == "degraded"  # lost 25%: past warn
+    assert checks["test_backup_size[halved]"]["thresholds"]["sizeChange"]["fail"] == 0.5
     storage = checks["test_backup_storage[huge]"]
     assert storage["verdict"] == "violation"
     assert "free space" in storage["message"]

@@ -44,6 +44,9 @@ def test_the_spec_example_loads_with_its_defaults() -> None:
     assert config.certificates[2].server_name == "sso.internal"
     assert config.certificates[2].port == 8443
     assert config.waivers[0].expires.isoformat() == "2027-01-31"
+    assert config.access_review is not None
+    assert config.access_review.service_account("MAINT") is not None
+    assert config.backups[0].size_change == Threshold("sizeChange", 0.2, 0.5)
     assert "https://hooks.invalid/T0/s3cr3t" in config.secrets
 
 
@@ -304,3 +307,38 @@ def test_thresholds_turn_round_for_lower_is_worse_metrics() -> None:
     assert Threshold.parse("errorRate", 0.05).judge(0.06) is Verdict.VIOLATION
     with pytest.raises(ThresholdError):
         Threshold.parse("responseTime", {"warn": 900, "fail": 300})
+
+
+def test_size_change_defaults_to_warn_a_fifth_and_fail_a_half(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nsystem: s\nbackups:\n"
+        "  - {name: nightly, kind: pg_dump, location: /var/backups, pattern: '*.dump'}\n",
+    )
+    limit = load_config(path, environ={}).backups[0].size_change
+    assert limit == Threshold("sizeChange", 0.2, 0.5)
+    assert limit.judge(0.1) is Verdict.PASS
+    assert limit.judge(0.2) is Verdict.DEGRADED
+    assert limit.judge(0.5) is Verdict.VIOLATION  # a backup that halved
+    assert limit.describe() == "warn >= 20%, fail >= 50%"
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (
+            "- {name: svc-etl, owner: alice, justification: import}\n"
+            "    - {name: SVC-ETL, owner: bob, justification: again}\n",
+            "maintcheck.yaml:5: accessReview.serviceAccounts[1].name: 'SVC-ETL' is declared twice",
+        ),
+        (
+            "- {name: svc-etl, justification: import}\n",
+            "maintcheck.yaml:4: accessReview.serviceAccounts[0]: 'owner' is required",
+        ),
+    ],
+)
+def test_service_accounts_name_an_owner_and_are_declared_once(
+    tmp_path: Path, entries: str, message: str
+) -> None:
+    path = write(tmp_path, "version: 1\naccessReview:\n  serviceAccounts:\n    " + entries)
+    assert str(error_of(path)).endswith("/" + message)

@@ -219,6 +219,26 @@ def test_expired_waiver_is_a_finding_and_no_longer_protects(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(["*waiver for test_latency[[]fast] expired on 2020-01-01*"])
 
 
+def test_a_waiver_protects_through_its_expiry_day_and_not_a_day_longer(
+    pytester: pytest.Pytester,
+) -> None:
+    from datetime import date, timedelta
+
+    today = date.today()  # the run's date; tests/test_time_of_day.py runs this at several hours
+    config(
+        pytester,
+        f"waivers:\n  - {{check: 'test_latency[down]', justification: last day,"
+        f" expires: {today}}}\n  - {{check: 'test_latency[gone]', justification: over,"
+        f" expires: {today - timedelta(days=1)}}}\n",
+    )
+    checks(pytester, {"down": 900, "gone": 900})
+    result = pytester.runpytest()
+    assert result.parseoutcomes() == {"waived": 1, "failed": 1}
+    result.stdout.fnmatch_lines(
+        [f"*waiver for test_latency[[]gone] expired on {today - timedelta(days=1)}*"]
+    )
+
+
 def test_xdist_gives_the_same_records_as_a_serial_run(pytester: pytest.Pytester) -> None:
     config(pytester)
     values = {f"t{i}": v for i, v in enumerate([100, 500, 900, 120, 310, 805])}
@@ -253,7 +273,68 @@ def test_health(health_check, assessment):
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*nothing to check: no healthChecks in maintcheck.yaml*"])
     (run,) = run_dirs(pytester.path / "reports")
-    assert read_record(run, "maintenance-log.json")["status"] == "partial"
+    log = read_record(run, "maintenance-log.json")
+    assert log["status"] == "completed"  # nothing was asked of an absent section
+    assert log["notConfigured"] == ["healthChecks"]
+
+
+def test_absent_sections_are_listed_once_and_do_not_make_a_run_partial(
+    pytester: pytest.Pytester,
+) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100})
+    pytester.makepyfile(
+        test_absent="""
+import pytest
+@pytest.mark.maintcheck("health")
+def test_health(health_check, assessment):
+    assessment.metrics["x"] = 1
+
+@pytest.mark.maintcheck("health")
+def test_health_again(health_check, assessment):
+    assessment.metrics["x"] = 1
+
+@pytest.mark.maintcheck("certificate")
+def test_certificate(certificate, assessment):
+    assessment.metrics["x"] = 1
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, skipped=3)
+    (run,) = run_dirs(pytester.path / "reports")
+    log = read_record(run, "maintenance-log.json")
+    assert log["status"] == "completed"
+    assert log["notConfigured"] == ["certificates", "healthChecks"]
+    absent = [a for a in log["details"]["actions"] if a.startswith("not configured")]
+    assert absent == [
+        "not configured: certificates (nothing to check)",
+        "not configured: healthChecks (nothing to check)",
+    ]
+    page = (run / "report.html").read_text()
+    assert "<h2>Not configured</h2>" in page
+    assert "<code>certificates</code>, <code>healthChecks</code>" in page
+    assert not [row for row in html_rows(page) if "not-configured" in " ".join(row)]
+
+
+def test_a_configured_check_that_could_not_run_makes_the_run_partial(
+    pytester: pytest.Pytester,
+) -> None:
+    config(pytester)
+    checks(pytester, {"fast": 100})
+    pytester.makepyfile(
+        test_cannot="""
+import pytest
+@pytest.mark.maintcheck("slow_queries")
+def test_slow_queries(assessment):
+    pytest.skip("the pg_stat_statements extension is not installed in clinical")
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, skipped=1)
+    (run,) = run_dirs(pytester.path / "reports")
+    log = read_record(run, "maintenance-log.json")
+    assert log["status"] == "partial"
+    assert log["notConfigured"] == []
 
 
 def test_suite_markers_select_checks(pytester: pytest.Pytester) -> None:

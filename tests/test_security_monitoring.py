@@ -329,6 +329,7 @@ def run_daily_security(
     security: dict[str, object],
     databases: dict[str, object] | None,
     *select: str,
+    access_review: dict[str, object] | None = None,
 ) -> tuple[pytest.RunResult, dict[str, dict[str, object]]]:
     cfg = {
         "version": 1,
@@ -336,6 +337,8 @@ def run_daily_security(
         "databases": databases or {},
         "securityMonitoring": security,
     }
+    if access_review is not None:
+        cfg["accessReview"] = access_review
     module = "test_daily_security.py"
     target = f"{module}::{select[0]}" if len(select) == 1 else module
     run = run_checks(pytester, cfg, target, args=["-rA"])
@@ -373,7 +376,9 @@ def test_checks_end_to_end_on_a_brute_forced_log(pytester: pytest.Pytester) -> N
     with log.open("a") as f:
         f.write("garbage\n")
     security = {"authLog": {"file": str(log)}, "window": "24h", "offHours": off_hours}
-    result, checks = run_daily_security(pytester, security, None)
+    (pytester.path / "staff.csv").write_text("username,status\nalice,active\nbob,active\n")
+    roster = {"roster": str(pytester.path / "staff.csv")}
+    result, checks = run_daily_security(pytester, security, None, access_review=roster)
     assert result.parseoutcomes() == {"failed": 1, "degraded": 1, "skipped": 1}
     failed, access = checks["test_failed_logins"], checks["test_access_patterns"]
     assert failed["verdict"] == "violation"
@@ -441,7 +446,8 @@ def test_unreadable_log_is_a_violation_not_a_crash(pytester: pytest.Pytester) ->
     assert "cannot read the authentication log" in str(checks["test_failed_logins"]["message"])
 
 
-def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path) -> None:
+def demo_findings(tmp_path: Path, now: datetime | None) -> dict[str, object]:
+    """The daily findings the demo's auth log gives, scanned at ``now`` (None: the clock)."""
     from contextlib import ExitStack
 
     from pytest_maintcheck.sandbox.demo import DemoContext
@@ -449,17 +455,59 @@ def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path) -> None
 
     with ExitStack() as stack:
         ctx = DemoContext(workdir=tmp_path, stack=stack, config={"databases": {"primary": {}}})
-        security_daily(ctx)
+        security_daily(ctx, now)
     section = ctx.config["securityMonitoring"]
     assert section["sessions"]["database"] == "primary"
-    log, now = Path(section["authLog"]["file"]), datetime.now(UTC)
+    log, now = Path(section["authLog"]["file"]), now or datetime.now(UTC)
     failed = scan_failed_logins(log, now=now, window=DAY, burst=5)
-    assert [b.username for b in failed.bursts] == ["dr.jones"]
-    assert failed.stats.unparseable == 3
     off = OffHoursWindow.parse("20:00", "06:00", "America/New_York")
     access = scan_access_patterns(log, now=now, window=DAY, off_hours=off)
-    assert sorted(h.username for h in access.new_sources) == ["dr.jones", "nurse.kim"]
-    assert [h.username for h in access.off_hours] == ["dr.patel"]
+    return {
+        "bursts": [b.username for b in failed.bursts],
+        "unparseable": failed.stats.unparseable,
+        "failures": dict(failed.per_account),
+        "newSources": sorted(h.username for h in access.new_sources),
+        "offHours": [h.username for h in access.off_hours],
+        "future": failed.stats.future,
+    }
+
+
+EVERY_DAILY_FINDING = {
+    "bursts": ["dr.jones"],
+    "unparseable": 3,
+    "failures": {"dr.jones": 15, "admin": 6},
+    "newSources": ["dr.jones", "nurse.kim"],
+    "offHours": ["dr.patel"],
+    "future": 0,
+}
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2025, 3, 5, hour, 30, tzinfo=UTC)
+        for hour in range(24)  # every hour of a day
+    ]
+    + [  # both New York DST changes, around the hours they move
+        datetime(2025, 3, 9, hour, minute, tzinfo=UTC)
+        for hour in (6, 7, 14, 15)
+        for minute in (0, 45)
+    ]
+    + [
+        datetime(2025, 11, 2, hour, minute, tzinfo=UTC)
+        for hour in (5, 6, 14, 15, 16)
+        for minute in (0, 45)
+    ]
+    + [datetime(2025, 12, 31, 23, 59, tzinfo=UTC), datetime(2026, 3, 1, 0, 5, tzinfo=UTC)],
+    ids=lambda now: now.strftime("%Y-%m-%dT%H:%MZ"),
+)
+def test_demo_part_writes_a_log_with_every_daily_finding(tmp_path: Path, now: datetime) -> None:
+    assert demo_findings(tmp_path, now) == EVERY_DAILY_FINDING
+
+
+def test_demo_part_gives_every_daily_finding_at_the_real_clock(tmp_path: Path) -> None:
+    # the clock's own hour: tests/test_time_of_day.py runs this under faketime at several hours
+    assert demo_findings(tmp_path, None) == EVERY_DAILY_FINDING
 
 
 def test_password_spray_is_caught_per_source_and_a_quiet_log_passes(
@@ -491,3 +539,49 @@ def test_password_spray_is_caught_per_source_and_a_quiet_log_passes(
     write_events(log, quiet)
     result, checks = run_daily_security(pytester, security, None)
     assert result.parseoutcomes() == {"passed": 2, "skipped": 1}
+
+
+def test_failed_logins_name_only_known_accounts(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import hmac
+
+    monkeypatch.setenv("MAINTCHECK_USERNAME_SECRET", "pepper-for-usernames")
+    now = datetime.now(UTC)
+    typed = ["alice", "BOB", "svc-hl7", "Winter2025!", "carol"]  # a password typed as a username
+    events = [
+        LoginEvent(now - timedelta(minutes=50 - i), user, "192.0.2.7", False)
+        for user in typed
+        for i in range(6)
+    ]
+    log = pytester.path / "auth.jsonl"
+    write_events(log, events)
+    (pytester.path / "staff.csv").write_text("username,status\nalice,active\ncarol,terminated\n")
+    (pytester.path / "app.csv").write_text("username,role,enabled\nbob,clinician,true\n")
+    review = {
+        "roster": str(pytester.path / "staff.csv"),
+        "sources": [{"name": "app", "file": str(pytester.path / "app.csv")}],
+        "serviceAccounts": [{"name": "svc-hl7", "owner": "alice", "justification": "HL7 feed"}],
+    }
+    security = {"authLog": {"file": str(log)}, "failedLogins": {"perAccount": {"warn": 5}}}
+    result, checks = run_daily_security(
+        pytester, security, None, "test_failed_logins", access_review=review
+    )
+    # the keyed hash of what was typed: the same label in every run, so operators can follow it
+    digest = hmac.new(b"pepper-for-usernames", b"Winter2025!", hashlib.sha256).hexdigest()[:8]
+    message = str(checks["test_failed_logins"]["message"])
+    for known in ("'alice'", "'BOB'", "'svc-hl7'", "'carol'"):
+        assert f"account {known}: 6 failed logins" in message
+    assert f"unknown account #{digest}: 6 failed logins" in message
+    assert checks["test_failed_logins"]["details"]["knownAccounts"] == 4  # type: ignore[index]
+    assert "Winter2025" not in result.stdout.str() + json.dumps(checks)
+    # without a secret the key is the config's system name; without an access review nothing
+    # is known, so every username is hashed
+    monkeypatch.delenv("MAINTCHECK_USERNAME_SECRET")
+    _, checks = run_daily_security(pytester, security, None, "test_failed_logins")
+    unkeyed = hmac.new(b"maintcheck:test", b"Winter2025!", hashlib.sha256).hexdigest()[:8]
+    message = str(checks["test_failed_logins"]["message"])
+    assert f"unknown account #{unkeyed}: 6 failed logins" in message
+    assert "'alice'" not in message
+    assert message.count("unknown account #") == 5

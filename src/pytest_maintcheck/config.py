@@ -167,6 +167,15 @@ class AccessSource:
 
 
 @dataclass(frozen=True)
+class ServiceAccount:
+    """An account that is not a person: reviewed for its owner and privileges only."""
+
+    name: str
+    owner: str
+    justification: str
+
+
+@dataclass(frozen=True)
 class AccessReview:
     sources: tuple[AccessSource, ...] = ()
     roster: Path | None = None
@@ -175,6 +184,12 @@ class AccessReview:
     approved_privileged: tuple[str, ...] = ()
     require_mfa: bool = False
     severity: str | None = None
+    service_accounts: tuple[ServiceAccount, ...] = ()
+
+    def service_account(self, username: str) -> ServiceAccount | None:
+        """The declaration of username (compared case-insensitively), if it has one."""
+        key = username.strip().casefold()
+        return next((s for s in self.service_accounts if s.name.strip().casefold() == key), None)
 
 
 @dataclass(frozen=True)
@@ -355,6 +370,7 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, object]] = {
         "ratio": {"warn": 0.2, "fail": 0.5},
     },
 }
+DEFAULT_SIZE_CHANGE: dict[str, object] = {"warn": 0.2, "fail": 0.5}  # a backup that halved fails
 
 
 # ---------------------------------------------------------------------------- loading
@@ -826,7 +842,7 @@ class _Builder:
             max_age=self.duration((*path, "maxAge"), b.get("maxAge"), 26 * 3600.0),
             checksums=b.get("checksums"),
             size_change=self.threshold(
-                (*path, "sizeChange"), "sizeChange", b.get("sizeChange", {"warn": 0.3, "fail": 0.6})
+                (*path, "sizeChange"), "sizeChange", b.get("sizeChange", DEFAULT_SIZE_CHANGE)
             ),
             restore_test=restore,
             rotation=rotation,
@@ -882,7 +898,22 @@ class _Builder:
             approved_privileged=tuple(a.get("approvedPrivileged", ())),
             require_mfa=bool(a.get("requireMfa", False)),
             severity=a.get("severity"),
+            service_accounts=self._service_accounts(a.get("serviceAccounts", [])),
         )
+
+    def _service_accounts(self, declared: list[dict[str, Any]]) -> tuple[ServiceAccount, ...]:
+        seen: set[str] = set()
+        out = []
+        for i, s in enumerate(declared):
+            key = s["name"].strip().casefold()
+            if key in seen:
+                raise self.fail(
+                    ("accessReview", "serviceAccounts", i, "name"),
+                    f"{s['name']!r} is declared twice",
+                )
+            seen.add(key)
+            out.append(ServiceAccount(s["name"].strip(), s["owner"].strip(), s["justification"]))
+        return tuple(out)
 
     def _security(self, s: dict[str, Any] | None) -> SecurityMonitoring | None:
         if s is None:

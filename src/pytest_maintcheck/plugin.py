@@ -23,7 +23,7 @@ from pytest_maintcheck.config import Config, ConfigError, HealthCheck
 from pytest_maintcheck.redact import RedactingFilter, printable
 from pytest_maintcheck.run import ReportDirError, RunState, result_for_report
 from pytest_maintcheck.site import spec_of
-from pytest_maintcheck.targets import TARGETS
+from pytest_maintcheck.targets import NOT_CONFIGURED_ID, TARGETS
 from pytest_maintcheck.verdict import Assessment, Verdict
 
 STATE = pytest.StashKey[RunState]()
@@ -237,7 +237,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             reason = f"nothing to check: no {kind.section} in {config.path.name}"
             metafunc.parametrize(
                 name,
-                [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="not-configured")],
+                [pytest.param(None, marks=pytest.mark.skip(reason=reason), id=NOT_CONFIGURED_ID)],
             )
             continue
         metafunc.parametrize(name, targets, ids=[kind.ident(t) for t in targets])

@@ -138,7 +138,10 @@ def maintenance_log(
     actions: list[str] = []
     findings: list[str] = []
     follow_up: list[str] = []
+    absent = not_configured(results)
     for r in results:
+        if r.get("notConfigured"):
+            continue  # listed once per section below, not once per check
         first = r["message"].splitlines()[0] if r["message"] else ""
         actions.append(f"{r['title']} [{r['target']}]: {r['verdict']} - {first}")
         actions.extend(
@@ -151,11 +154,8 @@ def maintenance_log(
     for nodeid in crashed:
         findings.append(f"[high] {nodeid}: the worker running it crashed; no verdict")
         follow_up.append(f"{nodeid}: re-run it alone (pytest '{nodeid}') and fix the crash")
-    incomplete = (
-        any(r["verdict"] in ("error", "skipped") for r in results)
-        or len(results) < selected
-        or bool(crashed)
-    )
+    actions.extend(f"not configured: {section} (nothing to check)" for section in absent)
+    incomplete = any(_incomplete(r) for r in results) or len(results) < selected or bool(crashed)
     status = "failed" if interrupted else ("partial" if incomplete else "completed")
     return {
         "taskId": run_id,
@@ -171,7 +171,21 @@ def maintenance_log(
         "environment": config.environment,
         "suites": sorted({r["suite"] for r in results}),
         "counts": counts(results),
+        "notConfigured": absent,
     }
+
+
+def _incomplete(result: dict[str, Any]) -> bool:
+    """A check of a configured target that errored or could not run (a skip of a check
+    whose section is absent from the config is not: nothing was asked of it)."""
+    if result["verdict"] == "error":
+        return True
+    return result["verdict"] == "skipped" and not result.get("notConfigured")
+
+
+def not_configured(results: Iterable[dict[str, Any]]) -> list[str]:
+    """The config sections absent from this run's config that selected checks needed, once each."""
+    return sorted({str(r["notConfigured"]) for r in results if r.get("notConfigured")})
 
 
 def health_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

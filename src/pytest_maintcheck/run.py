@@ -18,6 +18,7 @@ from pytest_maintcheck.catalogue import CheckSpec
 from pytest_maintcheck.config import Config, Waiver, load_config, secret_values
 from pytest_maintcheck.redact import Redactor, printable
 from pytest_maintcheck.site import is_bundled
+from pytest_maintcheck.targets import NOT_CONFIGURED_ID, TARGETS
 from pytest_maintcheck.verdict import Assessment
 
 CONFIG_NAME = "maintcheck.yaml"
@@ -345,6 +346,9 @@ def result_for_report(
             else None
         ),
     }
+    section = _absent_section(params) if verdict == "skipped" else None
+    if section:
+        result["notConfigured"] = section
     if verdict == "error" and not result["findings"]:
         result["findings"] = [
             {
@@ -367,6 +371,13 @@ def _vocabulary() -> frozenset[str]:
     from pytest_maintcheck.verdict import Verdict
 
     return frozenset([*SUITES, *SEVERITIES, *(v.value for v in Verdict), *CHECKS])
+
+
+def _absent_section(params: Any) -> str | None:
+    """The config section whose absence made this check a placeholder skip, if it was one."""
+    if params is None or params.id != NOT_CONFIGURED_ID:
+        return None
+    return next((TARGETS[name].section for name in params.params if name in TARGETS), None)
 
 
 def _verdict_of(

@@ -8,6 +8,8 @@ from typing import Any
 
 from pytest_maintcheck.config import Config
 
+NOT_CONFIGURED_ID = "not-configured"  # the placeholder id of a check whose section is absent
+
 
 @dataclass(frozen=True)
 class TargetKind:

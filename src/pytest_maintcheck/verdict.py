@@ -40,6 +40,7 @@ class Metric:
     unit: str  # one of UNITS
     higher_is_worse: bool = True
     label: str = ""
+    at_level: bool = False  # True: reaching a level crosses it (a backup that halved fails at 0.5)
 
 
 def _metrics(*items: Metric) -> dict[str, Metric]:
@@ -65,7 +66,7 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("slowQuery", "seconds", label="mean statement time"),
     Metric("imbalance", "ratio", label="replica latency spread"),
     Metric("maxAge", "seconds", label="newest backup age"),
-    Metric("sizeChange", "ratio", label="size change"),
+    Metric("sizeChange", "ratio", label="size change", at_level=True),
     Metric("restoreDuration", "seconds", label="restore time"),
     Metric("freeSpace", "bytes", higher_is_worse=False, label="free space"),
     Metric("daysToExpiry", "days", higher_is_worse=False, label="days to expiry"),
@@ -159,15 +160,19 @@ class Threshold:
     def _beyond(self, value: float, level: float) -> bool:
         return value > level if self.about.higher_is_worse else value < level
 
+    def _crosses(self, value: float, level: float) -> bool:
+        return self._beyond(value, level) or (self.about.at_level and value == level)
+
     def judge(self, value: float) -> Verdict:
-        if self.fail is not None and self._beyond(value, self.fail):
+        if self.fail is not None and self._crosses(value, self.fail):
             return Verdict.VIOLATION
-        if self.warn is not None and self._beyond(value, self.warn):
+        if self.warn is not None and self._crosses(value, self.warn):
             return Verdict.DEGRADED
         return Verdict.PASS
 
     def describe(self) -> str:
         sign = ">" if self.about.higher_is_worse else "<"
+        sign += "=" if self.about.at_level else ""
         unit = self.about.unit
         parts = []
         if self.warn is not None:

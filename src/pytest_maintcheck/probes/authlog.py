@@ -6,22 +6,58 @@ the number of distinct accounts and sources (capped at ``max_tracked`` each), ne
 
 Source addresses never leave this module: a source is named by an opaque label, the log line
 where it first appeared in the window, which an operator can open to find the address. Only
-usernames (shown through ``printable``) and counts reach a finding.
+usernames (shown through ``printable``) and counts reach a finding, and a username reaches a
+failed-login finding only when it is a known account (``AccountNames``): people type
+passwords into the username field.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pytest_maintcheck.redact import printable
+
 SUCCESS = frozenset({"success", "succeeded", "ok", "accepted", "allowed"})
 FAILURE = frozenset({"failure", "failed", "fail", "denied", "rejected", "invalid"})
 MAX_TRACKED = 100_000
 MAX_RUN_SOURCES = 100
+
+
+# the variable that keys the hash of unknown usernames (a name, not a secret)
+USERNAME_SECRET_ENV = "MAINTCHECK_USERNAME_SECRET"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class AccountNames:
+    """How a username from the log is shown: a known account by name, anything else (a typo,
+    a password typed into the username field, a scan for "admin") as a short keyed hash that
+    is the same in every run with the same key, so an operator can follow it across runs."""
+
+    known: frozenset[str]  # casefolded usernames from the roster and access-review sources
+    key: bytes
+
+    def shown(self, username: str) -> str:
+        if username.strip().casefold() in self.known:
+            return f"account {printable(username, 64)!r}"
+        return f"unknown account #{self.digest(username)}"
+
+    def digest(self, username: str) -> str:
+        raw = username.encode("utf-8", "surrogatepass")
+        return hmac.new(self.key, raw, hashlib.sha256).hexdigest()[:8]
+
+
+def username_key(environ: Mapping[str, str], system: str) -> bytes:
+    """The secret in MAINTCHECK_USERNAME_SECRET; without it the config's system name, which
+    keeps labels stable but lets someone who knows the name test guesses against them."""
+    secret = environ.get(USERNAME_SECRET_ENV, "")
+    return secret.encode() if secret else f"maintcheck:{system}".encode()
 
 
 class AuthLogError(Exception):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_maintcheck.records import counts, severity_of
+from pytest_maintcheck.records import counts, not_configured, severity_of
 
 if TYPE_CHECKING:
     from pytest_maintcheck.run import RunState
@@ -55,6 +55,9 @@ class HtmlHooks:
             cells.clear()
             return
         result = getattr(report, "maintcheck", None)
+        if result and result.get("notConfigured"):
+            cells.clear()  # its section is named once in the summary, not once per check
+            return
         if not result:  # a passing teardown with output, or a test that is not a check
             cells[1:1] = _EMPTY_CELLS
             return
@@ -84,6 +87,12 @@ class HtmlHooks:
             "<h2>Maintenance verdicts</h2><p>" + ", ".join(parts) + "</p>"
             f"<p>Records: <code>{escape(str(self.state.planned_run_dir))}</code></p>"
         )
+        absent = not_configured(results)
+        if absent:
+            prefix.append(
+                "<h2>Not configured</h2><p>Nothing to check (the section is absent from the "
+                "config): " + ", ".join(f"<code>{escape(s)}</code>" for s in absent) + "</p>"
+            )
         rows = []
         for r in results:
             for f in r["findings"]:

@@ -119,7 +119,6 @@ def backups(ctx: DemoContext) -> None:
                 "pattern": "clinical-*.dump",
                 "maxAge": "26h",
                 "checksums": "SHA256SUMS",
-                "sizeChange": {"warn": 0.3, "fail": 0.6},
                 "restoreTest": {
                     "target": "restore",
                     "maxDuration": "5m",

@@ -75,19 +75,25 @@ def security_monthly(ctx: DemoContext) -> None:
         "dave,clinician,false,2024-01-10,true\n",
         encoding="utf-8",
     )
-    superuser = ctx.cluster.superuser if ctx.cluster else "postgres"
-    dsn = ctx.config.get("databases", {}).get("primary", {}).get("dsn", "//maint@")
-    monitor = dsn.split("//", 1)[1].split("@", 1)[0]  # the demo's monitoring role
-    # the demo's own service roles are accounted for, so the review leads with carol
-    service = dict.fromkeys([superuser, SUPERUSER, "postgres", monitor, MONITOR_ROLE, RESTORE_ROLE])
+    superuser = ctx.cluster.superuser if ctx.cluster else SUPERUSER
     (exports / "staff.csv").write_text(
-        "username,status\nalice,active\nbob,active\ncarol,terminated\ndave,terminated\n"
-        + "".join(f"{role},active\n" for role in service),
+        "username,status\nalice,active\nbob,active\ncarol,terminated\ndave,terminated\n",
         encoding="utf-8",
     )
     sources: list[dict[str, str]] = [{"name": "app-users", "file": str(exports / "app_users.csv")}]
+    service_accounts: list[dict[str, str]] = []
     if "primary" in ctx.config.get("databases", {}):
         sources.insert(0, {"name": "db-roles", "postgres": "primary"})
+        # the demo's own roles are declared as what they are, so the review leads with carol
+        service_accounts = [
+            {"name": superuser, "owner": "alice", "justification": "the cluster's bootstrap role"},
+            {"name": MONITOR_ROLE, "owner": "alice", "justification": "maintcheck (pg_monitor)"},
+            {
+                "name": RESTORE_ROLE,
+                "owner": "alice",
+                "justification": "maintcheck restore tests (CREATEDB)",
+            },
+        ]
     ctx.config["accessReview"] = {
         "sources": sources,
         "roster": str(exports / "staff.csv"),
@@ -95,6 +101,7 @@ def security_monthly(ctx: DemoContext) -> None:
         "privilegedRoles": ["admin"],
         "approvedPrivileged": [superuser, "alice"],
         "requireMfa": True,
+        "serviceAccounts": service_accounts,
     }
 
     backend = ctx.workdir / "backend"
