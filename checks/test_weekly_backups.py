@@ -22,6 +22,7 @@ from pytest_maintcheck.probes.backups import (
     verify_checksums,
 )
 from pytest_maintcheck.probes.restore import restore_into_scratch
+from pytest_maintcheck.redact import printable
 from pytest_maintcheck.units import format_size
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
@@ -165,7 +166,14 @@ def test_backup_restore(
     assessment.details["restore"] = outcome.to_json()
     assessment.details["performed"] = outcome.performed
     where = f"{outcome.backup} on {outcome.server} ({test.target})"
-    if outcome.error:
+    if outcome.refused:
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"restore of {where} not attempted: {outcome.error}",
+            f"Point databases.{test.target} at a role with LOGIN CREATEDB only (no superuser, "
+            "no pg_execute_server_program / pg_write_server_files / pg_read_server_files).",
+        )
+    elif outcome.error:
         privilege = "missing privilege" in outcome.error
         assessment.add_finding(
             Verdict.VIOLATION,
@@ -203,6 +211,12 @@ def test_backup_restore(
             Verdict.VIOLATION,
             f"scratch database {outcome.scratch} could not be dropped: {outcome.drop_error}",
             f"Drop it by hand: DROP DATABASE {outcome.scratch} WITH (FORCE).",
+        )
+    if outcome.not_ours:
+        assessment.add_finding(
+            Verdict.PASS,
+            "left alone, not made by maintcheck (no marker, or another owner): "
+            + ", ".join(printable(n, 80) for n in outcome.not_ours),
         )
     for item in outcome.leftovers_failed:
         assessment.add_finding(

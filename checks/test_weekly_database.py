@@ -91,7 +91,7 @@ def _over_dead_ratio(snap: Snap, target: DatabaseMaintenanceTarget) -> list[pgm.
     return [
         t
         for t in snap.tables
-        if t.dead >= target.min_dead_tuples
+        if t.dead_count >= target.min_dead_tuples
         and limit is not None
         and limit.judge(t.dead_ratio) is not Verdict.PASS
     ]
@@ -108,16 +108,19 @@ def test_dead_tuples(probe: Probe, assessment: Assessment) -> None:
     if snap is None:
         return
     limit = target.thresholds.get("deadTupleRatio")
-    worst = max((t.dead_ratio for t in snap.tables if t.dead >= target.min_dead_tuples), default=0)
+    worst = max(
+        (t.dead_ratio for t in snap.tables if t.dead_count >= target.min_dead_tuples), default=0
+    )
     assessment.metrics["deadTupleRatio"] = worst
     if limit is not None:
         assessment.thresholds["deadTupleRatio"] = limit.to_json()
     for table in _over_dead_ratio(snap, target):
+        since = f"; its counter restarted when {snap.counted_since}" if table.estimated else ""
         assessment.measure(
             limit,
             table.dead_ratio,
-            subject=f"{table.qualified} ({table.dead} dead of {table.live + table.dead} rows)",
-            action=f"VACUUM (ANALYZE) {table.qualified}; check why autovacuum did not keep up.",
+            subject=f"{table.qualified} ({table.describe_dead()}{since})",
+            action=f"VACUUM (ANALYZE) {table.sql_name}; check why autovacuum did not keep up.",
             key="deadTupleRatio",
         )
     flagged = {t.qualified for t in _over_dead_ratio(snap, target)}
@@ -126,21 +129,19 @@ def test_dead_tuples(probe: Probe, assessment: Assessment) -> None:
             continue
         assessment.add_finding(
             Verdict.DEGRADED,
-            f"{table.qualified}: {table.dead} dead tuples, past autovacuum's trigger of "
+            f"{table.qualified}: {table.dead_count} dead tuples, past autovacuum's trigger of "
             f"{table.autovacuum_trigger:.0f} ({pgm.why_not_vacuumed(table, snap)})",
-            f"VACUUM (ANALYZE) {table.qualified}; re-enable or tune autovacuum for it.",
+            f"VACUUM (ANALYZE) {table.sql_name}; re-enable or tune autovacuum for it.",
+        )
+    unknown = pgm.dead_space_unknown(snap)
+    if unknown:
+        assessment.add_finding(
+            Verdict.PASS,
+            f"dead tuples of {pgm.some_tables(unknown)} unknown: counted only since "
+            f"{snap.counted_since}, and no estimate covers them (to estimate them after a "
+            "reset: CREATE EXTENSION pgstattuple, whose pgstattuple_approx pg_monitor may run)",
         )
     assessment.metrics.update(deadTuples=snap.dead_tuples, tables=len(snap.tables))
-
-
-def _stale(snap: Snap, target: DatabaseMaintenanceTarget, metric: str) -> list[pgm.TableStats]:
-    limit = target.thresholds.get(metric)
-    if limit is None:
-        return []
-    age = (lambda t: t.vacuum_age) if metric == "vacuumAge" else (lambda t: t.analyze_age)
-    return [
-        t for t in snap.tables if t.has_rows and limit.judge(pgm.never(age(t))) is not Verdict.PASS
-    ]
 
 
 @pytest.mark.maintcheck("vacuum_age")
@@ -148,30 +149,49 @@ def test_vacuum_age(probe: Probe, assessment: Assessment) -> None:
     target, snap = probe.target, probe.snap
     if snap is None:
         return
-    unvacuumed = _stale(snap, target, "vacuumAge")
-    analyze_only = [t for t in _stale(snap, target, "analyzeAge") if t not in unvacuumed]
+    unvacuumed = pgm.neglected(snap, target.thresholds.get("vacuumAge"), "vacuum")
+    analyze_only = [
+        t
+        for t in pgm.neglected(snap, target.thresholds.get("analyzeAge"), "analyze")
+        if t not in unvacuumed
+    ]
     snap = probe.repair(
         [pg_repair.vacuum(t) for t in unvacuumed] + [pg_repair.analyze(t) for t in analyze_only]
     )
     if snap is None:
         return
-    for metric, verb in (("vacuumAge", "vacuumed"), ("analyzeAge", "analyzed")):
+    for metric, task in (("vacuumAge", "vacuum"), ("analyzeAge", "analyze")):
         limit = target.thresholds.get(metric)
-        ages = [pgm.never(t.vacuum_age if metric == "vacuumAge" else t.analyze_age)
-                for t in snap.tables if t.has_rows]  # fmt: skip
+        ages = [pgm.least_age(snap, t, task) for t in snap.tables if pgm.has_work(t, task)]
         oldest = max(ages, default=0.0)
         assessment.metrics[metric] = None if math.isinf(oldest) else oldest
         if limit is None:
             continue
         assessment.thresholds[metric] = limit.to_json()
-        for table in _stale(snap, target, metric):
-            age = table.vacuum_age if metric == "vacuumAge" else table.analyze_age
-            when = "never" if age is None else f"{format_duration(age)} ago"
+        verb = "vacuumed" if task == "vacuum" else "analyzed"
+        statement = "VACUUM (ANALYZE)" if task == "vacuum" else "ANALYZE"
+        for table in pgm.neglected(snap, limit, task):
+            age = table.vacuum_age if task == "vacuum" else table.analyze_age
+            if age is not None:
+                when = f"last {verb} {format_duration(age)} ago"
+            elif math.isinf(snap.counted_for):
+                when = f"never {verb}"
+            else:
+                when = (
+                    f"not {verb} since {snap.counted_since} "
+                    f"({format_duration(snap.counted_for)} ago)"
+                )
             assessment.add_finding(
-                limit.judge(pgm.never(age)),
-                f"{table.qualified}: last {verb} {when} ({limit.describe()})",
-                f"{'VACUUM (ANALYZE)' if verb == 'vacuumed' else 'ANALYZE'} {table.qualified}; "
-                "check the autovacuum settings for it.",
+                limit.judge(pgm.least_age(snap, table, task)),
+                f"{table.qualified}: {when} ({limit.describe()})",
+                f"{statement} {table.sql_name}; check the autovacuum settings for it.",
+            )
+        unknown = pgm.age_unknown(snap, limit, task)
+        if unknown:
+            assessment.add_finding(
+                Verdict.PASS,
+                f"last {task} of {pgm.some_tables(unknown)} unknown since {snap.counted_since} "
+                f"({format_duration(snap.counted_for)} ago, within {limit.describe()})",
             )
 
 
@@ -190,28 +210,51 @@ def test_invalid_indexes(probe: Probe, assessment: Assessment) -> None:
         assessment.add_finding(
             Verdict.VIOLATION,
             f"{index.qualified} on {index.table} is invalid (a failed CREATE INDEX CONCURRENTLY)",
-            f"REINDEX INDEX CONCURRENTLY {index.qualified}, or drop it and create it again "
+            f"REINDEX INDEX CONCURRENTLY {index.sql_name}, or drop it and create it again "
             "(for a unique index, remove the duplicate rows first).",
         )
 
 
 @pytest.mark.maintcheck("wraparound")
 def test_wraparound(probe: Probe, assessment: Assessment) -> None:
+    """Wraparound stops the whole cluster: every database's age is judged, not only ours."""
     snap = probe.snap
     if snap is None:
         return
-    share = snap.frozen_age / snap.freeze_max_age if snap.freeze_max_age else 0.0
+    worst = snap.oldest_database
+    share = worst.age / snap.freeze_max_age if snap.freeze_max_age else 0.0
     oldest = ", ".join(f"{t.name} ({t.age})" for t in snap.oldest_frozen)
     assessment.details["oldestTables"] = [
         {"table": t.name, "age": t.age} for t in snap.oldest_frozen
     ]
+    assessment.details["databases"] = {d.name: d.age for d in snap.database_ages} | {
+        snap.database: snap.frozen_age
+    }
     assessment.metrics["freezeMaxAgeFraction"] = round(share, 4)
+    limit = probe.target.thresholds.get("wraparoundAge")
     assessment.measure(
-        probe.target.thresholds.get("wraparoundAge"),
-        snap.frozen_age,
-        subject=f"{snap.database}: {share:.0%} of autovacuum_freeze_max_age; oldest: {oldest}",
-        action=f"VACUUM (FREEZE) the oldest tables of {snap.database}: {oldest}.",
+        limit,
+        worst.age,
+        subject=f"{worst.name}: {share:.0%} of autovacuum_freeze_max_age"
+        + (f"; oldest: {oldest}" if worst.name == snap.database else ""),
+        action=f"VACUUM (FREEZE) the oldest tables of {worst.name}"
+        + (f": {oldest}." if worst.name == snap.database else " (vacuumdb --freeze)."),
     )
+    if limit is None:
+        return
+    for other in sorted(snap.database_ages, key=lambda d: -d.age):
+        if other.name != worst.name and limit.judge(other.age) is not Verdict.PASS:
+            assessment.add_finding(
+                limit.judge(other.age),
+                f"{other.name}: transaction ID age {other.age} ({limit.describe()})",
+                f"VACUUM (FREEZE) the oldest tables of {other.name} (vacuumdb --freeze).",
+            )
+    if worst.name != snap.database and limit.judge(snap.frozen_age) is not Verdict.PASS:
+        assessment.add_finding(
+            limit.judge(snap.frozen_age),
+            f"{snap.database}: transaction ID age {snap.frozen_age}; oldest: {oldest}",
+            f"VACUUM (FREEZE) the oldest tables of {snap.database}: {oldest}.",
+        )
 
 
 @pytest.mark.maintcheck("connections")
@@ -222,7 +265,7 @@ def test_connections(probe: Probe, assessment: Assessment) -> None:
     if not snap.reads_all_stats:
         assessment.could_not_measure(
             f"{snap.database}: role {snap.user} cannot see other users' sessions; "
-            f"missing grant: GRANT pg_monitor TO {snap.user}"
+            f"missing grant: GRANT pg_monitor TO {pgm.quote_ident(snap.user)}"
         )
         return
     assessment.details["byState"] = pgm.sessions_by_state(snap)
@@ -310,7 +353,7 @@ def test_slow_queries(probe: Probe, assessment: Assessment) -> None:
     if not snap.reads_all_stats:
         assessment.could_not_measure(
             f"{db}: role {snap.user} cannot read other users' statements; "
-            f"missing grant: GRANT pg_monitor TO {snap.user}"
+            f"missing grant: GRANT pg_monitor TO {pgm.quote_ident(snap.user)}"
         )
         return
     limit = probe.target.thresholds.get("slowQuery")
@@ -348,7 +391,7 @@ def test_index_usage(probe: Probe, assessment: Assessment) -> None:
             Verdict.DEGRADED,
             f"{index.qualified} on {index.table} ({format_size(index.bytes)}) "
             f"never scanned {since}",
-            f"Review and DROP INDEX CONCURRENTLY {index.qualified} if no query needs it.",
+            f"Review and DROP INDEX CONCURRENTLY {index.sql_name} if no query needs it.",
             severity="low",  # issue 3
         )
     for group in duplicates:
@@ -356,6 +399,7 @@ def test_index_usage(probe: Probe, assessment: Assessment) -> None:
         assessment.add_finding(
             Verdict.DEGRADED,
             f"{group[0].table}: indexes {', '.join(names)} cover the same columns",
-            f"Keep one of {', '.join(names)} and DROP INDEX CONCURRENTLY the others.",
+            f"Keep one of {', '.join(i.sql_name for i in group)} and DROP INDEX CONCURRENTLY "
+            "the others.",
             severity="low",  # issue 3
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -26,18 +27,26 @@ from pytest_maintcheck.probes.backups import (
     time_in_name,
     verify_checksums,
 )
-from pytest_maintcheck.probes.restore import restore_into_scratch, scratch_name
+from pytest_maintcheck.probes.restore import (
+    SCRATCH_PREFIX,
+    restore_into_scratch,
+    runner_mark,
+    scratch_name,
+)
 from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
 from test_backups import (
     RESTORER,
     RESTORER_PASSWORD,
     cut_bytes,
     pg_dump,
+    restorer_env,
     scratch_databases,
     seed_clinical,
     stamped,
     write_manifest,
 )
+
+__all__ = ["restorer_env"]  # the fixture, used by name
 
 
 @pytest.fixture
@@ -57,12 +66,6 @@ def big_dump(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFacto
         pg_cluster.drop_database(db.name)
 
 
-@pytest.fixture
-def superuser_env(pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("PGPASSWORD", pg_cluster.password)
-    return pg_cluster.dsn("postgres")
-
-
 # ---------------------------------------------------------------------------- scratch safety
 
 
@@ -73,37 +76,87 @@ def test_scratch_name_says_what_it_is_and_fits() -> None:
     assert len(name.encode()) <= 63
 
 
-def test_leftover_of_a_crashed_run_is_dropped_and_a_live_one_kept(
-    pg_cluster: PostgresCluster, small_dump: Path, superuser_env: str
-) -> None:
-    crashed = scratch_name("nightly", "20200101t020000_0badc0")
-    live = scratch_name("other", "20200101t020000_a11ve0")
-    with pg_cluster.connect() as conn:
-        for name, deadline in ((crashed, "2020-01-01T03:00:00+00:00"), (live, "2999-01-01")):
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+def _marked(pg_cluster: PostgresCluster, name: str, marker: str | None) -> None:
+    """A database as the restore role makes it, with ``marker`` as its comment."""
+    with pg_cluster.connect(user=RESTORER, password=RESTORER_PASSWORD) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if marker is not None:
             conn.execute(
                 sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(name),
-                    sql.Literal(f"maintcheck restore test; drop after {deadline}"),
+                    sql.Identifier(name), sql.Literal(marker)
                 )
             )
-    try:
-        outcome = restore_into_scratch(small_dump, backup="nightly", target_dsn=superuser_env)
-        assert outcome.restored, outcome.error
-        assert outcome.leftovers_dropped == [crashed]
-        assert f"dropped leftover scratch database {crashed} of a crashed run" in outcome.performed
-        assert scratch_databases(pg_cluster) == [live]
-    finally:
-        pg_cluster.drop_database(live)
+
+
+def _dead_pid() -> int:
+    """The pid of a process of this host that has ended."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftovers_of_ended_runs_are_dropped_and_others_kept(
+    pg_cluster: PostgresCluster, small_dump: Path, restorer_env: str
+) -> None:
+    host = socket.gethostname()
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    run = "20200101t020000_0badc0"
+    dead_runner = scratch_name("nightly", run)  # its runner pid is gone: dropped at once
+    overdue = scratch_name("other", "20200101t020000_0verd0")  # another host, past deadline
+    live = scratch_name("other", "20200101t020000_a11ve0")  # this very process: alive
+    unmarked = SCRATCH_PREFIX + "ward_reports"  # a user's database that shares the prefix
+    _marked(
+        pg_cluster,
+        dead_runner,
+        f"maintcheck restore test of nightly; run {run}; runner {host} pid {_dead_pid()} "
+        f"started 1; drop after {later}",
+    )
+    _marked(
+        pg_cluster,
+        overdue,
+        "maintcheck restore test of other; run x; runner elsewhere pid 1 started 1; "
+        "drop after 2020-01-01T03:00:00+00:00",
+    )
+    _marked(
+        pg_cluster,
+        live,
+        f"maintcheck restore test of other; run y; {runner_mark()}; drop after {later}",
+    )
+    _marked(pg_cluster, unmarked, "monthly ward reports, keep")  # fmt: skip
+    outcome = restore_into_scratch(small_dump, backup="nightly", target_dsn=restorer_env)
+    assert outcome.restored, outcome.error
+    assert outcome.leftovers_dropped == [dead_runner, overdue]
+    assert any(
+        a.startswith(f"dropped leftover scratch database {dead_runner} (its runner (pid ")
+        for a in outcome.performed
+    )
+    assert outcome.not_ours == [unmarked]
+    assert sorted(scratch_databases(pg_cluster)) == sorted([live, unmarked])
+
+
+def test_a_user_database_with_the_prefix_is_never_dropped(
+    pg_cluster: PostgresCluster, small_dump: Path, restorer_env: str
+) -> None:
+    """Even one owned by the restore role with an expired deadline: no marker, no drop."""
+    user_db = scratch_name("ward", "20200101t020000_abcdef")  # looks exactly like ours
+    _marked(pg_cluster, user_db, "maintcheck restore test; drop after 2020-01-01T03:00:00")
+    with pg_cluster.connect(user=RESTORER, password=RESTORER_PASSWORD, dbname=user_db) as conn:
+        conn.execute("CREATE TABLE reports (id int)")
+    outcome = restore_into_scratch(small_dump, backup="nightly", target_dsn=restorer_env)
+    assert outcome.restored, outcome.error
+    assert outcome.leftovers_dropped == []
+    assert outcome.not_ours == [user_db]
+    assert scratch_databases(pg_cluster) == [user_db]
 
 
 def test_restore_never_touches_the_source_database(
-    pg_cluster: PostgresCluster, small_dump: Path, superuser_env: str
+    pg_cluster: PostgresCluster, small_dump: Path, restorer_env: str
 ) -> None:
     source = pg_cluster.create_database(f"src_{uuid.uuid4().hex[:8]}")  # target = source here
+    target = pg_cluster.dsn(source.name, user=RESTORER)
     try:
         outcome = restore_into_scratch(
-            small_dump, backup="nightly", target_dsn=source.dsn, source_dsn=source.dsn
+            small_dump, backup="nightly", target_dsn=target, source_dsn=source.dsn
         )
         with source.connect() as conn:  # empty: had the restore gone here, tables would be
             tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
@@ -162,11 +215,11 @@ def test_untrusted_extension_is_skipped_for_a_least_privilege_restore_role(
 
 
 def test_a_file_that_is_not_a_custom_dump_is_refused_before_any_database_is_made(
-    pg_cluster: PostgresCluster, tmp_path: Path, superuser_env: str
+    pg_cluster: PostgresCluster, tmp_path: Path, restorer_env: str
 ) -> None:
     plain = tmp_path / "clinical.sql"
     plain.write_text("CREATE TABLE patients (id int);\n")
-    outcome = restore_into_scratch(plain, backup="nightly", target_dsn=superuser_env)
+    outcome = restore_into_scratch(plain, backup="nightly", target_dsn=restorer_env)
     assert outcome.error == "clinical.sql is not a custom-format dump (pg_dump -Fc)"
     assert outcome.scratch == ""
 
@@ -191,10 +244,10 @@ def _restore_is_running(cluster: PostgresCluster) -> bool:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_restore_drops_its_scratch_database(
-    pg_cluster: PostgresCluster, big_dump: Path, superuser_env: str, signum: signal.Signals
+    pg_cluster: PostgresCluster, big_dump: Path, restorer_env: str, signum: signal.Signals
 ) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", _RESTORE_SCRIPT, str(big_dump), superuser_env],
+        [sys.executable, "-c", _RESTORE_SCRIPT, str(big_dump), restorer_env],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=os.environ.copy(),

@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,16 +88,32 @@ RESTORER = "restorer_t"
 RESTORER_PASSWORD = "restorer-pass-5521"
 
 
-@pytest.fixture
-def restorer(pg_cluster: PostgresCluster) -> Iterator[str]:
-    """A CREATEDB (not superuser) role, as a production restore account would be; its DSN."""
+@contextmanager
+def restore_role(pg_cluster: PostgresCluster) -> Iterator[str]:
+    """A CREATEDB (not superuser) role, as a production restore account must be; its DSN."""
     pg_cluster.create_role(RESTORER, RESTORER_PASSWORD)
     with pg_cluster.connect() as conn:
         conn.execute(f"ALTER ROLE {RESTORER} CREATEDB")
-    yield pg_cluster.dsn("postgres", user=RESTORER)
-    for name in scratch_databases(pg_cluster):  # never hide a leak: the tests assert on it
-        pg_cluster.drop_database(name)
-    pg_cluster.drop_role(RESTORER)
+    try:
+        yield pg_cluster.dsn("postgres", user=RESTORER)
+    finally:
+        for name in scratch_databases(pg_cluster):  # never hide a leak: the tests assert on it
+            pg_cluster.drop_database(name)
+        pg_cluster.drop_role(RESTORER)
+
+
+@pytest.fixture
+def restorer(pg_cluster: PostgresCluster) -> Iterator[str]:
+    with restore_role(pg_cluster) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def restorer_env(pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The restore role's DSN, its password in PGPASSWORD."""
+    monkeypatch.setenv("PGPASSWORD", RESTORER_PASSWORD)
+    with restore_role(pg_cluster) as dsn:
+        yield dsn
 
 
 @pytest.fixture

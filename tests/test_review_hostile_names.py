@@ -104,7 +104,9 @@ def test_repair_messages_name_hostile_objects_printably(
     # the duplicates are still there: REINDEX fails and leaves a _ccnew index it then drops
     done = pg_repair.apply_repairs(target, database, [pg_repair.reindex(index)], snap.user)
     assert done.failed
-    assert done.failed[0].startswith(f"REINDEX INDEX ward{SHOWN}.idx{SHOWN} CONCURRENTLY failed: ")
+    assert done.failed[0].startswith(
+        f'REINDEX INDEX CONCURRENTLY "ward{SHOWN}"."idx{SHOWN}" failed: '
+    )
     assert any(
         line.startswith(f"DROP INDEX CONCURRENTLY ward{SHOWN}.idx") for line in done.performed
     )

@@ -34,7 +34,7 @@ def test_failed_reindex_in_a_mixed_case_schema_is_reported_and_its_debris_droppe
     )
     assert outcome.performed[-1:] == ["DROP INDEX CONCURRENTLY Ward.uq_ccnew (left by it)"]
     assert outcome.failed
-    assert "REINDEX INDEX Ward.uq CONCURRENTLY failed" in outcome.failed[0]
+    assert 'REINDEX INDEX CONCURRENTLY "Ward".uq failed' in outcome.failed[0]
     with pg_db.connect() as conn:
         left = conn.execute("SELECT relname FROM pg_class WHERE relname LIKE 'uq%'").fetchall()
     assert left == [("uq",)]

@@ -20,15 +20,17 @@ from pytest_maintcheck.probes.restore import (
     toc_without_extensions,
 )
 from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
-from test_backups import RESTORER, RESTORER_PASSWORD, pg_dump, scratch_databases
+from test_backups import (
+    RESTORER,
+    RESTORER_PASSWORD,
+    pg_dump,
+    restorer_env,
+    scratch_databases,
+)
+
+__all__ = ["restorer_env"]  # the fixture, used by name
 
 PATIENT = "Alice Secretname"
-
-
-@pytest.fixture
-def superuser_env(pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("PGPASSWORD", pg_cluster.password)
-    return pg_cluster.dsn("postgres")
 
 
 def _script(path: Path, text: str) -> Path:
@@ -58,12 +60,12 @@ def _dump_rejected_on_restore(db: SandboxDatabase, out: Path, how: str) -> Path:
 
 
 def test_a_pg_restore_that_cannot_be_started_is_a_clear_error(
-    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, superuser_env: str
+    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, restorer_env: str
 ) -> None:
     dump = pg_dump(pg_db, tmp_path / "clinical.dump")
     missing = tmp_path / "no-such-bin" / "pg_restore"
     outcome = restore_into_scratch(
-        dump, backup="nightly", target_dsn=superuser_env, pg_restore=missing
+        dump, backup="nightly", target_dsn=restorer_env, pg_restore=missing
     )
     assert outcome.error == f"cannot run {missing}: No such file or directory"
     assert not outcome.restored
@@ -112,10 +114,10 @@ def test_a_pg_restore_list_that_hangs_is_stopped_with_a_clear_error(
 
 
 def test_a_row_the_restore_rejects_is_named_without_its_data(
-    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, superuser_env: str
+    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, restorer_env: str
 ) -> None:
     dump = _dump_rejected_on_restore(pg_db, tmp_path / "bad.dump", "check")
-    outcome = restore_into_scratch(dump, backup="nightly", target_dsn=superuser_env)
+    outcome = restore_into_scratch(dump, backup="nightly", target_dsn=restorer_env)
     assert outcome.error is not None
     assert outcome.error.startswith('pg_restore failed (exit 1): COPY failed for table "patients"')
     assert "violates check constraint" in outcome.error
@@ -124,7 +126,7 @@ def test_a_row_the_restore_rejects_is_named_without_its_data(
 
 
 def test_stderr_without_an_error_line_never_yields_a_context_line(
-    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, superuser_env: str
+    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, restorer_env: str
 ) -> None:
     """pg_restore before version 12 (and a translated one) has no "pg_restore: error:" line:
     its messages read "pg_restore: [archiver (db)] ...". Only PostgreSQL 15's client is
@@ -140,7 +142,7 @@ def test_stderr_without_an_error_line_never_yields_a_context_line(
     )
     # one job: with more, a last "a worker process died unexpectedly" line follows CONTEXT
     outcome = restore_into_scratch(
-        dump, backup="nightly", target_dsn=superuser_env, pg_restore=old_style, jobs=1
+        dump, backup="nightly", target_dsn=restorer_env, pg_restore=old_style, jobs=1
     )
     assert outcome.error is not None
     assert "Alice" not in outcome.error
@@ -150,10 +152,10 @@ def test_stderr_without_an_error_line_never_yields_a_context_line(
 
 
 def test_a_value_quoted_by_the_error_message_itself_is_hidden(
-    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, superuser_env: str
+    pg_cluster: PostgresCluster, pg_db: SandboxDatabase, tmp_path: Path, restorer_env: str
 ) -> None:
     dump = _dump_rejected_on_restore(pg_db, tmp_path / "bad.dump", "cast")
-    outcome = restore_into_scratch(dump, backup="nightly", target_dsn=superuser_env)
+    outcome = restore_into_scratch(dump, backup="nightly", target_dsn=restorer_env)
     assert outcome.error is not None
     assert 'invalid input syntax for type integer: "…"' in outcome.error
     assert "Alice" not in outcome.error

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from pytest_maintcheck.probes.postgres import (
     session_bound,
 )
 from pytest_maintcheck.redact import printable
+from pytest_maintcheck.verdict import Threshold, Verdict
 
 # Block accesses (hits + reads) since the stats reset below which a hit ratio means nothing.
 MIN_CACHE_ACCESSES = 10_000
@@ -39,6 +40,39 @@ NAME_LIMIT = 300  # a schema-qualified name (2 x 63 bytes), with room for escape
 OLDEST_FROZEN = 5
 SLOWEST_STATEMENTS = 20
 STATEMENT_TEXT_LIMIT = 160
+# pgstattuple_approx reads every page not all-visible: only this many tables per snapshot
+APPROX_TABLES = 10
+
+# pg_get_keywords() of PostgreSQL 15 with catcode <> 'U': quote_ident() quotes these
+_KEYWORDS = frozenset(
+    """all analyse analyze and any array as asc asymmetric authorization between bigint
+    binary bit boolean both case cast char character check coalesce collate collation column
+    concurrently constraint create cross current_catalog current_date current_role
+    current_schema current_time current_timestamp current_user dec decimal default
+    deferrable desc distinct do else end except exists extract false fetch float for foreign
+    freeze from full grant greatest group grouping having ilike in initially inner inout int
+    integer intersect interval into is isnull join lateral leading least left like limit
+    localtime localtimestamp national natural nchar none normalize not notnull null nullif
+    numeric offset on only or order out outer overlaps overlay placing position precision
+    primary real references returning right row select session_user setof similar smallint
+    some substring symmetric table tablesample then time timestamp to trailing treat trim
+    true union unique user using values varchar variadic verbose when where window with
+    xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi
+    xmlroot xmlserialize xmltable""".split()  # noqa: SIM905 - one word list, as the server prints it
+)
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def quote_ident(name: str) -> str:
+    """An identifier as SQL text, quoted as PostgreSQL's quote_ident() quotes it."""
+    if _PLAIN_IDENTIFIER.fullmatch(name) and name not in _KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_name(*parts: str) -> str:
+    """A (schema-)qualified name for a suggested statement: valid SQL, printable."""
+    return printable(".".join(quote_ident(p) for p in parts), NAME_LIMIT)
 
 
 # ---------------------------------------------------------------------------- what we read
@@ -61,6 +95,15 @@ class TableStats:
     vacuum_scale_factor: float
     total_bytes: int
     can_maintain: bool  # the probing role owns it (or the database): may VACUUM/ANALYZE it
+    inserts_since_vacuum: int = 0
+    changes_since_analyze: int = 0
+    insert_trigger: float | None = None  # autovacuum's insert trigger; None: disabled
+    analyze_trigger: float = 0.0
+    # no vacuum or analyze since the statistics were reset: the dead counter started at 0 then
+    counters_reset: bool = False
+    estimated_dead: int | None = None  # from a signal that survives a reset, when counters_reset
+    estimated_ratio: float | None = None
+    estimate_source: str | None = None
 
     @property
     def qualified(self) -> str:
@@ -68,18 +111,57 @@ class TableStats:
         return printable(f"{self.schema}.{self.name}", NAME_LIMIT)
 
     @property
-    def dead_ratio(self) -> float:
+    def sql_name(self) -> str:
+        """For suggested statements: quoted as SQL needs it."""
+        return sql_name(self.schema, self.name)
+
+    @property
+    def counted_ratio(self) -> float:
         total = self.live + self.dead
         return self.dead / total if total else 0.0
 
     @property
+    def estimated(self) -> bool:
+        """The estimate says more than the (reset) counter: judge the estimate."""
+        return self.estimated_ratio is not None and self.estimated_ratio > self.counted_ratio
+
+    @property
+    def dead_ratio(self) -> float:
+        if self.estimated and self.estimated_ratio is not None:
+            return self.estimated_ratio
+        return self.counted_ratio
+
+    @property
+    def dead_count(self) -> int:
+        return max(self.dead, self.estimated_dead or 0) if self.estimated else self.dead
+
+    def describe_dead(self) -> str:
+        """What the dead tuple figure is and where it comes from."""
+        if self.estimated:
+            return f"about {self.dead_count} dead rows, estimated by {self.estimate_source}"
+        return f"{self.dead} dead of {self.live + self.dead} rows"
+
+    @property
     def has_rows(self) -> bool:
-        return self.live > 0 or self.reltuples > 0
+        return self.live > 0 or self.reltuples > 0 or self.dead_count > 0
 
     @property
     def autovacuum_trigger(self) -> float:
         """Dead tuples past which autovacuum should vacuum this table."""
         return self.vacuum_threshold + self.vacuum_scale_factor * max(self.reltuples, 0.0)
+
+    @property
+    def vacuum_has_work(self) -> bool:
+        """Dead tuples, or inserts past autovacuum's insert trigger: else nothing to vacuum."""
+        trigger = self.insert_trigger
+        return self.dead_count > 0 or (trigger is not None and self.inserts_since_vacuum > trigger)
+
+    @property
+    def analyze_has_work(self) -> bool:
+        """Changes past autoanalyze's trigger (or dead space after a reset): stale statistics."""
+        return self.changes_since_analyze > self.analyze_trigger or (
+            self.counters_reset and self.dead_count > 0
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +183,10 @@ class IndexStats:
         """For messages: a quoted identifier may hold a newline or an escape code."""
         return printable(f"{self.schema}.{self.name}", NAME_LIMIT)
 
+    @property
+    def sql_name(self) -> str:
+        return sql_name(self.schema, self.name)
+
 
 @dataclass(frozen=True)
 class Session:
@@ -113,10 +199,20 @@ class Session:
     same_database: bool
     transaction_age: float | None  # seconds since xact_start
     state_age: float | None  # seconds in the current state
+    database: str = ""  # any database of the cluster: a long transaction holds back all of them
 
     def describe(self) -> str:
         app = printable(self.application, 60) or "(no application_name)"
-        return f"pid {self.pid} (user {printable(self.user, 60)}, application {app})"
+        where = "" if self.same_database else f", database {printable(self.database, 64)}"
+        return f"pid {self.pid} (user {printable(self.user, 60)}, application {app}{where})"
+
+
+@dataclass(frozen=True)
+class DatabaseAge:
+    """age(datfrozenxid) of one database of the cluster: wraparound is cluster-wide."""
+
+    name: str  # printable
+    age: int
 
 
 @dataclass(frozen=True)
@@ -149,8 +245,13 @@ class Snapshot:
     blocks_hit: int
     blocks_read: int
     stats_reset: datetime | None
+    # when the counters of this database started: its own reset, or the cluster's (a crash
+    # restart discards every counter and leaves pg_stat_database.stats_reset NULL)
+    stats_since: datetime | None
     reads_all_stats: bool  # pg_read_all_stats (pg_monitor): sees other users' sessions
     statements_schema: str | None
+    approx_schema: str | None = None  # pgstattuple, when installed and executable by us
+    database_ages: list[DatabaseAge] = field(default_factory=list)
     tables: list[TableStats] = field(default_factory=list)
     indexes: list[IndexStats] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
@@ -165,7 +266,26 @@ class Snapshot:
 
     @property
     def dead_tuples(self) -> int:
-        return sum(t.dead for t in self.tables)
+        return sum(t.dead_count for t in self.tables)
+
+    @property
+    def counted_since(self) -> str:
+        """'the statistics were reset at ...', for messages about what the counters cannot say."""
+        if self.stats_since is None:
+            return "the statistics began"
+        return f"the statistics were reset at {self.stats_since:%Y-%m-%d %H:%M %Z}".rstrip()
+
+    @property
+    def counted_for(self) -> float:
+        """Seconds the counters have been counting: the least age of anything they never saw."""
+        if self.stats_since is None:
+            return math.inf
+        return max(0.0, (self.taken_at - self.stats_since).total_seconds())
+
+    @property
+    def oldest_database(self) -> DatabaseAge:
+        own = DatabaseAge(self.database, self.frozen_age)
+        return max([own, *self.database_ages], key=lambda d: d.age)
 
     @property
     def cache_accesses(self) -> int:
@@ -201,7 +321,21 @@ SELECT current_database(), current_user, now(), current_setting('server_version_
        pg_database_size(d.oid), age(d.datfrozenxid), s.blks_hit, s.blks_read, s.stats_reset,
        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'),
        (SELECT e.extnamespace::regnamespace::text FROM pg_extension e
-         WHERE e.extname = 'pg_stat_statements')
+         WHERE e.extname = 'pg_stat_statements'),
+       greatest(s.stats_reset, (SELECT a.stats_reset FROM pg_stat_archiver a)),
+       (SELECT x.nspname  -- OFFSET 0: look the function up in pgstattuple's schema only
+          FROM (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n
+                    ON n.oid = e.extnamespace WHERE e.extname = 'pgstattuple' OFFSET 0) x
+         WHERE CASE WHEN has_schema_privilege(x.nspname, 'USAGE')
+                    THEN has_function_privilege(to_regprocedure(
+                           quote_ident(x.nspname) || '.pgstattuple_approx(regclass)'), 'EXECUTE')
+               END),
+       (SELECT json_agg(json_build_array(o.datname, age(o.datfrozenxid))) FROM pg_database o
+         WHERE o.oid <> d.oid),
+       current_setting('autovacuum_vacuum_insert_threshold')::float8,
+       current_setting('autovacuum_vacuum_insert_scale_factor')::float8,
+       current_setting('autovacuum_analyze_threshold')::float8,
+       current_setting('autovacuum_analyze_scale_factor')::float8
   FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
  WHERE d.datname = current_database()
 """
@@ -211,7 +345,8 @@ _SESSIONS = """
 SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), coalesce(state, 'unknown'),
        datname IS NOT DISTINCT FROM current_database(),
        extract(epoch FROM now() - xact_start)::float8,
-       extract(epoch FROM now() - state_change)::float8
+       extract(epoch FROM now() - state_change)::float8,
+       coalesce(datname, '')
   FROM pg_stat_activity
  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
@@ -219,31 +354,82 @@ SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), coalesce(stat
 # Sizes come from relpages (kept by VACUUM and ANALYZE) for every table and index, and from the
 # files only for the largest few: a stat() per relation would make the cost grow with the
 # number of tables. Per-table counters come from the pg_stat_get_* functions on the oid.
+#
+# A table without any vacuum or analyze since the statistics reset has a dead tuple counter
+# that started at 0 then: its dead space is estimated from what a reset does not touch.
+# First from pg_class and pg_stats, as check_postgres estimates bloat (pages the live rows
+# would need at their average width against the pages the table has; only where the role may
+# read the columns' statistics), else by pgstattuple_approx for the largest few such tables.
 _TABLES = """
 SELECT nspname, relname, pg_get_userbyid(relowner),
        pg_stat_get_live_tuples(oid), pg_stat_get_dead_tuples(oid), reltuples::float8,
-       extract(epoch FROM now() - greatest(pg_stat_get_last_vacuum_time(oid),
-                                           pg_stat_get_last_autovacuum_time(oid)))::float8,
-       extract(epoch FROM now() - greatest(pg_stat_get_last_analyze_time(oid),
-                                           pg_stat_get_last_autoanalyze_time(oid)))::float8,
+       extract(epoch FROM now() - last_vacuum)::float8,
+       extract(epoch FROM now() - last_analyze)::float8,
        pg_stat_get_vacuum_count(oid) + pg_stat_get_autovacuum_count(oid),
        pg_stat_get_analyze_count(oid) + pg_stat_get_autoanalyze_count(oid),
-       coalesce(reloptions, '{}'),
+       coalesce(reloptions, '{{}}'),
        CASE WHEN biggest <= %(largest)s THEN pg_total_relation_size(oid)
             ELSE (relpages + toastpages)::bigint * current_setting('block_size')::int END,
-       pg_has_role(relowner, 'USAGE') OR pg_has_role(datdba, 'USAGE')
-  FROM (SELECT c.oid, n.nspname, c.relname, c.relowner, c.reltuples, c.reloptions, c.relpages,
-               coalesce(t.relpages, 0) AS toastpages, d.datdba,
-               row_number() OVER (ORDER BY c.relpages + coalesce(t.relpages, 0) DESC) AS biggest
-          FROM pg_class c
-          JOIN pg_namespace n ON n.oid = c.relnamespace
-          JOIN pg_database d ON d.datname = current_database()
-          LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-         WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
-           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-           AND n.nspname !~ '^pg_toast') tables
+       pg_has_role(relowner, 'USAGE') OR pg_has_role(datdba, 'USAGE'),
+       pg_stat_get_ins_since_vacuum(oid), pg_stat_get_mod_since_analyze(oid),
+       counters_reset, wasted_rows, wasted_share, {approx}
+  FROM (SELECT *,
+               row_number() OVER (PARTITION BY counters_reset AND wasted_share IS NULL
+                                  ORDER BY relpages DESC) AS unestimated_rank
+          FROM (SELECT *,
+                       CASE WHEN estimable
+                            THEN greatest(relpages - ceil(reltuples / per_page), 0) * per_page
+                       END AS wasted_rows,
+                       CASE WHEN estimable
+                            THEN greatest(1 - ceil(reltuples / per_page) / relpages, 0)
+                       END::float8 AS wasted_share
+                  FROM (SELECT *, counters_reset AND per_page > 0 AND reltuples >= 0
+                                  AND relpages > 0 AND live_columns = stats_columns AS estimable
+                  FROM (SELECT c.oid, n.nspname, c.relname, c.relowner, c.reltuples::float8,
+                               c.reloptions, c.relpages, coalesce(t.relpages, 0) AS toastpages,
+                               d.datdba,
+                               row_number() OVER (ORDER BY c.relpages + coalesce(t.relpages, 0)
+                                                  DESC) AS biggest,
+                               greatest(pg_stat_get_last_vacuum_time(c.oid),
+                                        pg_stat_get_last_autovacuum_time(c.oid)) AS last_vacuum,
+                               greatest(pg_stat_get_last_analyze_time(c.oid),
+                                        pg_stat_get_last_autoanalyze_time(c.oid)) AS last_analyze,
+                               coalesce(pg_stat_get_last_vacuum_time(c.oid),
+                                        pg_stat_get_last_autovacuum_time(c.oid),
+                                        pg_stat_get_last_analyze_time(c.oid),
+                                        pg_stat_get_last_autoanalyze_time(c.oid)) IS NULL
+                                 AS counters_reset,
+                               (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid
+                                   AND a.attnum > 0 AND NOT a.attisdropped) AS live_columns,
+                               coalesce(st.columns, 0) AS stats_columns,
+                               -- rows a page holds: page header 24, tuple header 24 and a
+                               -- 4-byte line pointer each, data padded to 8, fillfactor applied
+                               floor((current_setting('block_size')::int - 24)
+                                     * coalesce((SELECT split_part(o, '=', 2)::int
+                                                   FROM unnest(c.reloptions) o
+                                                  WHERE o LIKE 'fillfactor=%%'), 100) / 100.0
+                                     / (28 + ceil(coalesce(st.width, 0) / 8) * 8)) AS per_page
+                          FROM pg_class c
+                          JOIN pg_namespace n ON n.oid = c.relnamespace
+                          JOIN pg_database d ON d.datname = current_database()
+                          LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+                          LEFT JOIN (SELECT schemaname, tablename, count(*) AS columns,
+                                            sum((1 - null_frac) * avg_width) AS width
+                                       FROM pg_stats WHERE NOT inherited
+                                      GROUP BY 1, 2) st
+                                 ON st.schemaname = n.nspname AND st.tablename = c.relname
+                         WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
+                           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                           AND n.nspname !~ '^pg_toast') counted) judged) estimated) tables
  ORDER BY 1, 2
 """
+_NO_APPROX = sql.SQL("NULL::bigint[]")
+# [dead, live] tuples; in a CASE, so it runs only for the largest tables whose counters were
+# reset and that no estimate covers
+_APPROX = """CASE WHEN counters_reset AND wasted_share IS NULL
+                  AND unestimated_rank <= %(approx)s
+             THEN (SELECT ARRAY[a.dead_tuple_count, a.approx_tuple_count]
+                     FROM {}.pgstattuple_approx(oid) a) END"""
 
 _OLDEST_FROZEN = """
 SELECT oid::regclass::text, frozen_age
@@ -292,11 +478,36 @@ def _reloption(options: Iterable[str], name: str) -> str | None:
     return next((o[len(prefix) :] for o in options if o.startswith(prefix)), None)
 
 
-def _table(row: Row, base: float, scale: float, autovacuum_on: bool) -> TableStats:
+@dataclass(frozen=True)
+class _Autovacuum:
+    """The server's autovacuum settings; a table's reloptions override them."""
+
+    on: bool
+    threshold: float
+    scale: float
+    insert_threshold: float
+    insert_scale: float
+    analyze_threshold: float
+    analyze_scale: float
+
+    def setting(self, options: list[str], name: str, default: float) -> float:
+        value = _reloption(options, name)
+        return float(value) if value else default
+
+
+def _table(row: Row, av: _Autovacuum) -> TableStats:
     options = list(row[10])
     enabled = _reloption(options, "autovacuum_enabled")
-    threshold = _reloption(options, "autovacuum_vacuum_threshold")
-    factor = _reloption(options, "autovacuum_vacuum_scale_factor")
+    reltuples = max(float(row[5]), 0.0)
+    insert_base = av.setting(options, "autovacuum_vacuum_insert_threshold", av.insert_threshold)
+    insert_scale = av.setting(options, "autovacuum_vacuum_insert_scale_factor", av.insert_scale)
+    counters_reset = bool(row[15])
+    estimate: tuple[int, float, str] | None = None
+    if counters_reset and row[17] is not None:
+        estimate = (int(row[16]), float(row[17]), "pg_class and pg_stats (as check_postgres)")
+    elif counters_reset and row[18] is not None and sum(row[18]) > 0:
+        dead, live = (int(n) for n in row[18])
+        estimate = (dead, dead / (dead + live), "pgstattuple_approx")
     return TableStats(
         schema=row[0],
         name=row[1],
@@ -308,11 +519,20 @@ def _table(row: Row, base: float, scale: float, autovacuum_on: bool) -> TableSta
         analyze_age=row[7],
         vacuums=int(row[8]),
         analyzes=int(row[9]),
-        autovacuum_enabled=autovacuum_on and (enabled or "true").lower() not in ("false", "off"),
-        vacuum_threshold=float(threshold) if threshold else base,
-        vacuum_scale_factor=float(factor) if factor else scale,
+        autovacuum_enabled=av.on and (enabled or "true").lower() not in ("false", "off"),
+        vacuum_threshold=av.setting(options, "autovacuum_vacuum_threshold", av.threshold),
+        vacuum_scale_factor=av.setting(options, "autovacuum_vacuum_scale_factor", av.scale),
         total_bytes=int(row[11]),
         can_maintain=bool(row[12]),
+        inserts_since_vacuum=int(row[13] or 0),
+        changes_since_analyze=int(row[14] or 0),
+        insert_trigger=None if insert_base < 0 else insert_base + insert_scale * reltuples,
+        analyze_trigger=av.setting(options, "autovacuum_analyze_threshold", av.analyze_threshold)
+        + av.setting(options, "autovacuum_analyze_scale_factor", av.analyze_scale) * reltuples,
+        counters_reset=counters_reset,
+        estimated_dead=estimate[0] if estimate else None,
+        estimated_ratio=estimate[1] if estimate else None,
+        estimate_source=estimate[2] if estimate else None,
     )
 
 
@@ -331,7 +551,12 @@ class _Reader:
 
     def all(self, query: str | sql.Composed) -> list[Row]:
         self.round_trips += 1
-        params = {"largest": LARGEST, "oldest": OLDEST_FROZEN, "slowest": SLOWEST_STATEMENTS}
+        params = {
+            "largest": LARGEST,
+            "oldest": OLDEST_FROZEN,
+            "slowest": SLOWEST_STATEMENTS,
+            "approx": APPROX_TABLES,
+        }
         text = query if isinstance(query, str) else query.as_string(self.conn)
         used = {k: v for k, v in params.items() if f"%({k})s" in text}
         return self.conn.execute(query, used or None).fetchall()
@@ -344,9 +569,11 @@ def _missing_grant(database: Database, message: str) -> str:
         parts = conninfo_to_dict(database.dsn)
     except psycopg.Error:
         parts = {}
+    dbname, user = parts.get("dbname"), parts.get("user")
     return (
         f"{message}; missing grant: GRANT CONNECT ON DATABASE "
-        f"{parts.get('dbname') or '<database>'} TO {parts.get('user') or '<monitoring role>'}"
+        f"{sql_name(str(dbname)) if dbname else '<database>'} TO "
+        f"{sql_name(str(user)) if user else '<monitoring role>'}"
     )
 
 
@@ -398,12 +625,22 @@ def _read(reader: _Reader) -> Snapshot:
         blocks_hit=int(d[11] or 0),
         blocks_read=int(d[12] or 0),
         stats_reset=d[13],
+        stats_since=d[16],
         reads_all_stats=bool(d[14]),
         statements_schema=d[15],
+        approx_schema=d[17],
+        database_ages=[
+            DatabaseAge(printable(str(name), NAME_LIMIT), int(age)) for name, age in d[18] or []
+        ],
     )
-    base, scale = float(d[6]), float(d[7])
+    av = _Autovacuum(snap.autovacuum_on, float(d[6]), float(d[7]), *(float(x) for x in d[19:23]))
     snap.sessions = [Session(*r) for r in reader.all(_SESSIONS)]
-    snap.tables = [_table(r, base, scale, snap.autovacuum_on) for r in reader.all(_TABLES)]
+    approx = (
+        sql.SQL(_APPROX).format(sql.Identifier(snap.approx_schema))
+        if snap.approx_schema
+        else _NO_APPROX
+    )
+    snap.tables = [_table(r, av) for r in reader.all(sql.SQL(_TABLES).format(approx=approx))]
     snap.oldest_frozen = [
         FrozenTable(printable(r[0], NAME_LIMIT), int(r[1])) for r in reader.all(_OLDEST_FROZEN)
     ]
@@ -463,7 +700,66 @@ class SnapshotCache:
 
 def past_autovacuum_trigger(snap: Snapshot, min_dead: int) -> list[TableStats]:
     """Tables whose dead tuples passed autovacuum's own trigger without autovacuum reaching them."""
-    return [t for t in snap.tables if t.dead >= max(min_dead, 1) and t.dead > t.autovacuum_trigger]
+    return [
+        t
+        for t in snap.tables
+        if t.dead_count >= max(min_dead, 1) and t.dead_count > t.autovacuum_trigger
+    ]
+
+
+def has_work(table: TableStats, task: str) -> bool:
+    """Would autovacuum have reason to visit it? A small quiet table is not neglected."""
+    work = table.vacuum_has_work if task == "vacuum" else table.analyze_has_work
+    return table.has_rows and work
+
+
+def least_age(snap: Snapshot, table: TableStats, task: str) -> float:
+    """Seconds since the last vacuum/analyze; with no record, at least since the counters began."""
+    age = table.vacuum_age if task == "vacuum" else table.analyze_age
+    return snap.counted_for if age is None else age
+
+
+def neglected(snap: Snapshot, limit: Threshold | None, task: str) -> list[TableStats]:
+    """Tables with work for ``task`` (vacuum or analyze) whose last one is past ``limit``."""
+    if limit is None:
+        return []
+    return [
+        t
+        for t in snap.tables
+        if has_work(t, task) and limit.judge(least_age(snap, t, task)) is not Verdict.PASS
+    ]
+
+
+def age_unknown(snap: Snapshot, limit: Threshold | None, task: str) -> list[TableStats]:
+    """Tables with work but no record since a reset recent enough that they may be fine."""
+    if limit is None or math.isinf(snap.counted_for):
+        return []
+    return [
+        t
+        for t in snap.tables
+        if has_work(t, task)
+        and (t.vacuum_age if task == "vacuum" else t.analyze_age) is None
+        and limit.judge(snap.counted_for) is Verdict.PASS
+    ]
+
+
+def dead_space_unknown(snap: Snapshot) -> list[TableStats]:
+    """Tables whose dead tuple counter was reset and that no estimate covers.
+
+    reltuples >= 0: a vacuum, analyze or index build measured it once, so the record of its
+    maintenance was lost rather than never made.
+    """
+    return [
+        t
+        for t in snap.tables
+        if t.counters_reset and t.estimated_ratio is None and t.has_rows and t.reltuples >= 0
+    ]
+
+
+def some_tables(tables: Sequence[TableStats], shown: int = 5) -> str:
+    names = ", ".join(t.qualified for t in tables[:shown])
+    more = f" and {len(tables) - shown} more" if len(tables) > shown else ""
+    return f"{len(tables)} table{'s' if len(tables) != 1 else ''} ({names}{more})"
 
 
 def why_not_vacuumed(table: TableStats, snap: Snapshot) -> str:
@@ -496,8 +792,9 @@ def invalid_indexes(snap: Snapshot) -> list[IndexStats]:
 
 
 def open_transactions(snap: Snapshot) -> list[Session]:
-    """Sessions of this database inside a transaction, oldest first."""
-    found = [s for s in snap.sessions if s.same_database and s.transaction_age is not None]
+    """Sessions of any database inside a transaction, oldest first: an old snapshot anywhere
+    keeps VACUUM from removing dead tuples in every database of the cluster."""
+    found = [s for s in snap.sessions if s.transaction_age is not None]
     return sorted(found, key=lambda s: s.transaction_age or 0.0, reverse=True)
 
 

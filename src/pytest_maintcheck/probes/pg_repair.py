@@ -14,7 +14,13 @@ import psycopg
 from psycopg import sql
 
 from pytest_maintcheck.config import Database, DatabaseMaintenanceTarget
-from pytest_maintcheck.probes.pg_maintenance import NAME_LIMIT, IndexStats, TableStats
+from pytest_maintcheck.probes.pg_maintenance import (
+    NAME_LIMIT,
+    IndexStats,
+    TableStats,
+    quote_ident,
+    sql_name,
+)
 from pytest_maintcheck.probes.postgres import ProbeError, connect, describe_pg_error
 from pytest_maintcheck.redact import printable
 
@@ -42,10 +48,13 @@ class Repair:
 
     @property
     def shown(self) -> str:
-        verb = {"vacuum": "VACUUM (ANALYZE)", "analyze": "ANALYZE", "reindex": "REINDEX INDEX"}
-        return f"{verb[self.task]} {self.subject}" + (
-            " CONCURRENTLY" if self.task == "reindex" else ""
-        )
+        """The statement as SQL an operator can paste (identifiers quoted as it ran)."""
+        verb = {
+            "vacuum": "VACUUM (ANALYZE)",
+            "analyze": "ANALYZE",
+            "reindex": "REINDEX INDEX CONCURRENTLY",
+        }
+        return f"{verb[self.task]} {sql_name(self.schema, self.name)}"
 
 
 def vacuum(table: TableStats) -> Repair:
@@ -78,11 +87,13 @@ class RepairOutcome:
 
 
 def missing_grant(repair: Repair, user: str) -> str:
-    user = printable(user, NAME_LIMIT)
+    shown = printable(user, NAME_LIMIT)
+    role = printable(quote_ident(user), NAME_LIMIT)
+    owner = printable(quote_ident(repair.owner), NAME_LIMIT)
     return (
-        f"{repair.shown} not done: role {user} does not own {repair.subject} "
-        f"(owner {repair.owner}); missing grant: GRANT {repair.owner} TO {user} "
-        "(on PostgreSQL 16+: GRANT pg_maintain TO " + user + ")"
+        f"{repair.shown} not done: role {shown} does not own {repair.subject} "
+        f"(owner {repair.owner}); missing grant: GRANT {owner} TO {role} "
+        f"(on PostgreSQL 16+: GRANT pg_maintain TO {role})"
     )
 
 

@@ -1,11 +1,21 @@
 """Restore a custom-format dump for real, into a scratch database that never outlives the check.
 
-The scratch database is named ``maintcheck_restore_<backup>_<runid>`` and carries a comment
-with the time after which it is certainly abandoned; every restore first drops such leftovers
-of earlier runs that crashed. The restore runs ``pg_restore --exit-on-error -j N`` with a
-bounded timeout, and the scratch database is dropped in a ``finally`` with SIGINT/SIGTERM held
-back, so an interrupt cannot strand it. Passwords reach pg_restore only through the environment
-libpq reads (PGPASSWORD, PGPASSFILE), never its argv.
+The restore runs the dump's code (functions called by indexes, constraints and materialized
+views) with the restore role's rights, so that role must not be a superuser nor hold
+pg_execute_server_program, pg_write_server_files or pg_read_server_files: such a target is
+refused before anything is created.
+
+The scratch database is named ``maintcheck_restore_<backup>_<runid>``, owned by the restore
+role, and marked at creation with a comment naming the run, the runner (host, pid and the
+pid's start time) and the time after which it is certainly abandoned. Only a database with
+that marker, owned by the restore role, is ever dropped: a user database that merely starts
+with the prefix is left alone. Every restore first drops the leftovers of earlier runs: at
+once when their runner on this host is gone (a SIGKILLed run whose pg_restore may still be
+writing: its sessions are terminated first), else after the deadline. The restore runs
+``pg_restore --exit-on-error -j N`` with a bounded timeout; SIGTERM and SIGHUP unwind like
+Ctrl-C (a KeyboardInterrupt, so pytest stops the run too), pg_restore is stopped and the
+scratch database dropped in a ``finally`` with the signals held back. Passwords reach
+pg_restore only through the environment libpq reads (PGPASSWORD, PGPASSFILE), never its argv.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -38,13 +49,55 @@ from pytest_maintcheck.redact import printable
 SCRATCH_PREFIX = "maintcheck_restore_"
 CUSTOM_FORMAT_MAGIC = b"PGDMP"
 _RUN_TIME = "%Y%m%dt%H%M%S"
-_DEADLINE = re.compile(r"drop after (\S+)")
-_NAME_RUN = re.compile(r"_(\d{8}t\d{6})_[0-9a-f]{6}$")
-_UNCOMMENTED_GRACE = timedelta(minutes=10)  # created but not yet commented: a live run, briefly
+# the marker a scratch database gets at creation; nothing without it is ever dropped
+_MARKER = re.compile(
+    r"^maintcheck restore test of .*; run (?P<run>\S+); runner (?P<host>\S+) "
+    r"pid (?P<pid>\d+) started (?P<started>\S+); drop after (?P<deadline>\S+)$",
+    re.DOTALL,
+)
+# roles whose rights would let a dump's code reach the server's programs or files
+_SERVER_ACCESS_ROLES = (
+    "pg_execute_server_program",
+    "pg_write_server_files",
+    "pg_read_server_files",
+)
 
 
 class RestoreError(Exception):
     """The restore could not even be attempted; the message is safe to print."""
+
+
+# ---------------------------------------------------------------------------- the runner
+
+
+def _process_start(pid: int) -> str:
+    """The start time of ``pid`` in clock ticks since boot (/proc), or "?" where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "?"
+    fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else "?"
+
+
+def runner_mark() -> str:
+    """This process as a marker names it: host, pid, and the pid's start (pids are reused)."""
+    pid = os.getpid()
+    return f"runner {socket.gethostname() or '?'} pid {pid} started {_process_start(pid)}"
+
+
+def runner_gone(host: str, pid: int, started: str) -> bool:
+    """True when the run that made a scratch database provably ended: same host, and its pid
+    is gone or now belongs to a process started at another time."""
+    if host != (socket.gethostname() or "?"):
+        return False  # another runner's host: only its deadline can tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return started != "?" and _process_start(pid) not in (started, "?")
 
 
 # ---------------------------------------------------------------------------- tools
@@ -136,6 +189,8 @@ class RestoreOutcome:
     drop_error: str | None = None
     leftovers_dropped: list[str] = field(default_factory=list)
     leftovers_failed: list[str] = field(default_factory=list)
+    not_ours: list[str] = field(default_factory=list)  # the prefix, but no marker: left alone
+    refused: bool = False  # the restore role may run server programs: nothing was done
     skipped_extensions: list[str] = field(default_factory=list)
     performed: list[str] = field(default_factory=list)
 
@@ -152,6 +207,8 @@ class RestoreOutcome:
             "rows": self.rows,
             "scratchDropped": self.dropped,
             "leftoversDropped": self.leftovers_dropped,
+            "notOurs": self.not_ours,
+            "refused": self.refused,
             "skippedExtensions": self.skipped_extensions,
         }
 
@@ -159,26 +216,37 @@ class RestoreOutcome:
 # ---------------------------------------------------------------------------- signals
 
 
-class RestoreInterrupted(BaseException):
-    """SIGTERM/SIGHUP during a restore: unwinds like Ctrl-C so the cleanup runs."""
+class RestoreInterrupted(KeyboardInterrupt):
+    """SIGTERM/SIGHUP during a restore: unwinds like Ctrl-C, so the cleanup runs and pytest
+    stops the run (a plain BaseException would fail one test and start the next restore)."""
 
 
 @contextlib.contextmanager
 def _interrupts_unwind() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into an exception while restoring (SIGINT already is one)."""
+    """Turn SIGTERM and SIGHUP into an exception while restoring (SIGINT already is one).
+
+    A Python handler installed before (the run's own) is called first: it may raise its own
+    exception, which unwinds the restore just the same. An ignored signal stays ignored.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous: dict[int, Any] = {}
 
-    def raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    def raise_interrupted(signum: int, frame: FrameType | None) -> None:
+        before = previous.get(signum)
+        if callable(before):
+            before(signum, frame)
         raise RestoreInterrupted(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, raise_interrupted)
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for held, handler in previous.items():
+            signal.signal(held, handler)
 
 
 @contextlib.contextmanager
@@ -198,9 +266,13 @@ def _signals_held() -> Iterator[None]:
 # ---------------------------------------------------------------------------- database work
 
 
-def _drop(conn: psycopg.Connection[Any], name: str) -> None:
+def _drop(conn: psycopg.Connection[Any], name: str, *, made_now: bool = False) -> None:
+    """Drop a scratch database this tool made: prefix, marker and owner are checked first
+    (``made_now``: this very restore created it, marked or not yet)."""
     if not name.startswith(SCRATCH_PREFIX):  # the one guard every drop passes
         raise RestoreError(f"refusing to drop {name}: not a scratch database")
+    if not made_now:
+        _check_marked(conn, name)
     conn.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -209,41 +281,77 @@ def _drop(conn: psycopg.Connection[Any], name: str) -> None:
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _abandoned(name: str, comment: str | None, now: datetime) -> bool:
-    """A scratch database whose run is certainly over: past its stated deadline."""
-    if comment and (m := _DEADLINE.search(comment)):
-        with contextlib.suppress(ValueError):
-            deadline = datetime.fromisoformat(m.group(1))
-            return (deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)) < now
-    if m := _NAME_RUN.search(name):
-        with contextlib.suppress(ValueError):
-            made = datetime.strptime(m.group(1), _RUN_TIME).replace(tzinfo=UTC)
-            return made + _UNCOMMENTED_GRACE < now
-    return True
+def _check_marked(conn: psycopg.Connection[Any], name: str) -> None:
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database'), datdba = (SELECT oid FROM pg_roles"
+        " WHERE rolname = current_user) FROM pg_database WHERE datname = %s",
+        (name,),
+    ).fetchone()
+    if row is not None and not (row[0] and _MARKER.match(str(row[0])) and row[1]):
+        raise RestoreError(f"refusing to drop {name}: not marked as made by maintcheck")
 
 
-def find_scratch_databases(conn: psycopg.Connection[Any]) -> list[tuple[str, str | None]]:
+def _abandoned(comment: str, now: datetime) -> str | None:
+    """Why a marked scratch database's run is certainly over, or None while it may be alive."""
+    marker = _MARKER.match(comment)
+    if marker is None:
+        return None
+    if runner_gone(marker["host"], int(marker["pid"]), marker["started"]):
+        return f"its runner (pid {marker['pid']} on {marker['host']}) is gone"
+    with contextlib.suppress(ValueError):
+        deadline = datetime.fromisoformat(marker["deadline"])
+        if (deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)) < now:
+            return f"past its deadline {marker['deadline']}"
+    return None
+
+
+def find_scratch_databases(conn: psycopg.Connection[Any]) -> list[tuple[str, str | None, bool]]:
+    """(name, comment, owned by us) of every database named with the scratch prefix."""
     rows = conn.execute(
-        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
-        "WHERE datname LIKE %s ORDER BY datname",
+        "SELECT datname, shobj_description(oid, 'pg_database'),"
+        " datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+        " FROM pg_database WHERE datname LIKE %s ORDER BY datname",
         (SCRATCH_PREFIX.replace("_", r"\_") + "%",),
     ).fetchall()
-    return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
+    return [(str(r[0]), None if r[1] is None else str(r[1]), bool(r[2])) for r in rows]
 
 
 def drop_leftovers(conn: psycopg.Connection[Any], outcome: RestoreOutcome) -> None:
-    """Drop scratch databases of earlier runs that crashed; a live run's is left alone."""
+    """Drop scratch databases of earlier runs that ended; a live run's is left alone, and a
+    database without this tool's marker (or not owned by the restore role) is never touched."""
     now = datetime.now(UTC)
-    for name, comment in find_scratch_databases(conn):
-        if not _abandoned(name, comment, now):
+    for name, comment, ours in find_scratch_databases(conn):
+        if not (ours and comment and _MARKER.match(comment)):
+            outcome.not_ours.append(name)
+            continue
+        why = _abandoned(comment, now)
+        if why is None:
             continue
         try:
             _drop(conn, name)
-        except psycopg.Error as exc:
-            outcome.leftovers_failed.append(f"{name} ({describe_pg_error(exc)})")
+        except (psycopg.Error, RestoreError) as exc:
+            shown = describe_pg_error(exc) if isinstance(exc, psycopg.Error) else str(exc)
+            outcome.leftovers_failed.append(f"{name} ({shown})")
             continue
         outcome.leftovers_dropped.append(name)
-        outcome.performed.append(f"dropped leftover scratch database {name} of a crashed run")
+        outcome.performed.append(f"dropped leftover scratch database {name} ({why})")
+
+
+def privileged_restore_role(conn: psycopg.Connection[Any]) -> str | None:
+    """Why the connected role may not restore a dump (its code would run with these rights)."""
+    row = conn.execute(
+        "SELECT current_user, rolsuper, pg_has_role(current_user, %s, 'MEMBER'),"
+        " pg_has_role(current_user, %s, 'MEMBER'), pg_has_role(current_user, %s, 'MEMBER')"
+        " FROM pg_roles WHERE rolname = current_user",
+        _SERVER_ACCESS_ROLES,
+    ).fetchone()
+    if row is None:
+        return None
+    role = printable(str(row[0]), 64)
+    if row[1]:
+        return f"role {role} is a superuser"
+    held = [r for r, has in zip(_SERVER_ACCESS_ROLES, row[2:], strict=True) if has]
+    return f"role {role} is a member of {', '.join(held)}" if held else None
 
 
 # the server's lines after an error message; they (and what follows) can quote row data
@@ -440,7 +548,8 @@ def restore_into_scratch(
     except (RestoreError, OSError) as exc:
         outcome.error = str(exc) if isinstance(exc, RestoreError) else f"cannot read {dump}: {exc}"
         return outcome
-    scratch = scratch_name(backup, run_id or new_run_id())
+    run = run_id or new_run_id()
+    scratch = scratch_name(backup, run)
     forbidden = {dbname_of(target_dsn)} | ({dbname_of(source_dsn)} if source_dsn else set())
     if scratch in forbidden:  # cannot happen with the prefix; stated so a refactor keeps it
         raise RestoreError(f"refusing to restore into {scratch}: it is a configured database")
@@ -456,6 +565,15 @@ def restore_into_scratch(
             ) as admin,
             _interrupts_unwind(),
         ):
+            why = privileged_restore_role(admin)
+            if why is not None:
+                outcome.refused = True
+                outcome.error = (
+                    f"refusing to restore as {why}: the dump's functions (a materialized view "
+                    "calling COPY ... TO PROGRAM, say) would run on the server with those "
+                    "rights; restore as a role with CREATEDB and nothing more"
+                )
+                return outcome
             drop_leftovers(admin, outcome)
             created = False
             try:
@@ -471,8 +589,8 @@ def restore_into_scratch(
                         sql.SQL("COMMENT ON DATABASE {} IS {}").format(
                             sql.Identifier(scratch),
                             sql.Literal(
-                                f"maintcheck restore test of {backup}; "
-                                f"drop after {deadline.isoformat()}"
+                                f"maintcheck restore test of {printable(backup, 100)}; "
+                                f"run {run}; {runner_mark()}; drop after {deadline.isoformat()}"
                             ),
                         )
                     )
@@ -516,7 +634,7 @@ def _restore_and_check(
         **os.environ,
         **dsn_env,
         "PGCONNECT_TIMEOUT": str(max(2, round(connect_timeout))),
-        "PGAPPNAME": "pytest-maintcheck restore test",
+        "PGAPPNAME": f"pytest-maintcheck restore test {scratch}"[:63],
     }
     with tempfile.TemporaryDirectory(prefix="maintcheck-restore-") as tmp:
         toc = Path(tmp) / "restore.list"
@@ -565,10 +683,10 @@ def _drop_scratch(
     for attempt in range(2):
         try:
             if attempt == 0 and not admin.closed:
-                _drop(admin, scratch)
+                _drop(admin, scratch, made_now=True)
             else:
                 with connect(target_dsn, connect_timeout=connect_timeout, read_only=False) as c:
-                    _drop(c, scratch)
+                    _drop(c, scratch, made_now=True)
         except (psycopg.Error, ProbeError) as exc:
             outcome.drop_error = (
                 describe_pg_error(exc) if isinstance(exc, psycopg.Error) else str(exc)

@@ -1,9 +1,9 @@
 """Open sessions and their idle time and lifetime, for the automatic logoff check.
 
-Two sources: PostgreSQL's ``pg_stat_activity`` for the configured database (client backends
-only; the query text is never selected), or an application sessions table read with the
-operator's ``query`` returning sessionId, username, createdAt, lastSeenAt. Both run in a
-read-only session with a statement timeout (``postgres.connect``).
+Two sources: PostgreSQL's ``pg_stat_activity`` of the configured database's whole cluster
+(client backends of every database; the query text is never selected), or an application
+sessions table read with the operator's ``query`` returning sessionId, username, createdAt,
+lastSeenAt. Both run in a read-only session with a statement timeout (``postgres.connect``).
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ APP_COLUMNS = ("sessionid", "username", "createdat", "lastseenat")
 
 # another role's backend shows NULL state and backend_type unless we hold pg_read_all_stats
 _PG_SESSIONS = """
+-- every database of the cluster: a session left open in an unlisted database is one too
 SELECT pid, usename, state,
        extract(epoch FROM now() - backend_start)::float8 AS lifetime,
        CASE WHEN state IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')
-            THEN extract(epoch FROM now() - state_change)::float8 END AS idle
+            THEN extract(epoch FROM now() - state_change)::float8 END AS idle,
+       datname, datname IS NOT DISTINCT FROM current_database()
   FROM pg_stat_activity
- WHERE datname = current_database()
-   AND (backend_type = 'client backend' OR backend_type IS NULL)  -- NULL: hidden from us
+ WHERE (backend_type = 'client backend' OR backend_type IS NULL)  -- NULL: hidden from us
    AND pid <> pg_backend_pid()
  ORDER BY pid
 """
@@ -88,13 +89,14 @@ def _pg_sessions(dsn: str, connect_timeout: float, statement_timeout: float) -> 
             rows = c.execute(_PG_SESSIONS).fetchall()
         except psycopg.Error as exc:
             raise ProbeError(f"cannot read pg_stat_activity: {describe_pg_error(exc)}") from None
-    for pid, user, state, lifetime, idle in rows:
+    for pid, user, state, lifetime, idle, database, ours in rows:
         if state is None:
             scan.hidden += 1
             continue
+        where = "" if ours else f" in database {printable(database or '?', 64)}"
         scan.sessions.append(
             Session(
-                f"pid {pid}",
+                f"pid {pid}{where}",
                 printable(user or "?", 64),
                 _seconds(lifetime),
                 _seconds(idle),
