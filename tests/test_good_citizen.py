@@ -212,6 +212,30 @@ def test_runs_that_execute_no_check_write_and_link_nothing(
     assert http_api.request_count == 0  # --setup-only makes fixtures: none probes the fleet
 
 
+def test_help_and_markers_work_beside_a_broken_config(pytester: pytest.Pytester) -> None:
+    write_config(pytester, "bogus: 1\n")
+    for args in (["--help"], ["--markers"]):
+        result = pytester.runpytest_subprocess(*args)
+        assert result.ret == 0, result.stderr.str()
+        assert "maintcheck config error" not in result.stderr.str()
+    assert pytester.runpytest_subprocess("--co").ret == 4  # collecting needs the config
+
+
+def test_a_run_stopped_by_collection_errors_probes_nothing(
+    pytester: pytest.Pytester, http_api: SandboxApi
+) -> None:
+    write_config(
+        pytester,
+        f"healthChecks:\n  - {{service: api, type: api, endpoint: '{http_api.url('/health')}'}}\n",
+    )
+    pytester.makepyfile(
+        test_health=(CHECKS / "test_daily_health.py").read_text(), test_broken="def oops(:\n"
+    )
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert http_api.request_count == 0
+
+
 # ---------------------------------------------------------------------------- point 3
 
 

@@ -418,6 +418,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     state = session.config.stash[STATE]
     if state.config is None or not state.records or not state.selected:
         return
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        return  # pytest stops the run for its collection errors next
     if any("health_fleet" in getattr(i, "fixturenames", ()) for i in session.items):
         _probe_fleet(session)
 
