@@ -418,6 +418,10 @@ def test_other_plugins_give_the_records_of_a_serial_run(
     pytester.runpytest_subprocess()
     result = pytester.runpytest_subprocess(*args)
     rerun = "--reruns" in args
+    out = result.stdout.str()
+    assert "randomly-seed" in out if "randomly" in args else "randomly-seed" not in out
+    if "--timeout" in args:
+        assert "timeout: 60.0s" in out
     outcomes = result.parseoutcomes()
     outcomes.pop("rerun", None)
     assert outcomes == {"passed": 2, "failed": 2, "degraded": 2}, result.stdout.str()
