@@ -33,6 +33,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/postgres.py
 	$(BIN)/python bench/restore.py
+	$(BIN)/python bench/plain_suite.py
 
 clean:
 	rm -rf $(VENV) reports/2* reports/.staging-*

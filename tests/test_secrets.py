@@ -140,7 +140,8 @@ def test_credentials_in_health_urls_reach_no_output_log_junit_or_page(
     assert (outcomes.get("passed"), outcomes.get("failed")) == (2, 1), output
     # the log lines were there to leak: httpx logged every request, live and captured
     assert "HTTP Request: GET" in output
-    assert "HTTP Request: GET" in junit.read_text()
+    # the fleet is probed before the first check (issue 16), so its request lines are in no
+    # check's captured log; the junit file is still searched for the secrets below
     assert "HTTP Request: GET" in (pytester.path / "run.log").read_text()
     texts = {
         "terminal": output,

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_maintcheck.catalogue import SUITES, CheckSpec
-from pytest_maintcheck.config import Config, ConfigError, HealthCheck
+from pytest_maintcheck.config import Config, ConfigError
 from pytest_maintcheck.redact import RedactingFilter, printable
 from pytest_maintcheck.run import ReportDirError, RunState, result_for_report
 from pytest_maintcheck.site import spec_of
@@ -31,6 +31,7 @@ ASSESSMENT = pytest.StashKey[Assessment]()
 RAISED = pytest.StashKey[bool]()
 SPEC = pytest.StashKey[CheckSpec | None]()
 SIGTERM_BEFORE = pytest.StashKey[Any]()
+VERDICT = pytest.StashKey[tuple[str, str]]()  # (verdict, severity) of the check's latest report
 
 OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("config", "maintenance config file (default: maintcheck.yaml in the rootdir)", {}),
@@ -74,6 +75,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("maintcheck_apply", "allow corrective maintenance", type="bool", default=False)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """Our options written with a space (not ``=``) must not move pytest's rootdir."""
+    from pytest_maintcheck.rootdir import repair
+
+    repair(early_config, args)
+
+
 # ---------------------------------------------------------------------------- configure
 
 
@@ -85,40 +94,107 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "maintcheck(key): the catalogue entry of a maintenance check"
     )
+    workerinput = getattr(config, "workerinput", None)
     try:
         state = RunState.from_options(
             rootdir=Path(config.rootpath),
             option=lambda name: _option(config, name),
-            is_worker=hasattr(config, "workerinput"),
+            is_worker=workerinput is not None,
         )
     except ValueError as exc:
         raise pytest.UsageError(f"maintcheck: --maintcheck-file-mode: {exc}") from None
+    if workerinput is not None and workerinput.get("maintcheck_run_id"):
+        state.run_id = workerinput["maintcheck_run_id"]  # one run, whatever the number of workers
+        state.shared_dir = Path(workerinput["maintcheck_shared_dir"])
     config.stash[STATE] = state
-    _stop_on_sigterm(config)
-    if state.config_path is not None:
-        try:
-            state.load()
-            if not state.is_worker:
-                state.check_report_dir()
-        except ConfigError as exc:
-            raise pytest.UsageError(f"maintcheck config error: {exc}") from None
-        except ReportDirError as exc:
-            raise pytest.UsageError(f"maintcheck: {exc}") from None
-        if not state.is_worker and not config.getoption("htmlpath", None):
-            # pytest-html writes into the run's staging folder; we move it into place at the end
-            config.option.htmlpath = str(state.staging_dir / "report.html")
-            config.option.self_contained_html = True
-            state.owns_html = True
-    config.pluginmanager.register(LogRedaction(state), "maintcheck-log-redaction")
-    config.pluginmanager.register(ResultCollector(state), "maintcheck-results")
     config.pluginmanager.register(AssessmentFixture(), "maintcheck-assessment")
+    if state.config_path is None or _shows_only(config):
+        return  # without a config (or for --help/--markers) the plugin stays out of the way
+    try:
+        state.load()
+    except ConfigError as exc:
+        raise pytest.UsageError(f"maintcheck config error: {exc}") from None
     from pytest_maintcheck.site_hooks import SiteChecks  # the site's own checks
 
     config.pluginmanager.register(SiteChecks(state), "maintcheck-site-checks")
+    state.records = _executes_checks(config)
+    if not state.records:
+        return  # --collect-only, --setup-plan, --setup-only, --fixtures: no check body runs
+    if not state.is_worker:
+        try:
+            state.check_report_dir_access()
+        except ReportDirError as exc:
+            raise pytest.UsageError(f"maintcheck: {exc}") from None
+    _stop_on_sigterm(config)
+    if not state.is_worker and not config.getoption("htmlpath", None):
+        # pytest-html writes into the run's staging folder; we move it into place at the end
+        state.report_dir_existed = state.report_dir.is_dir()
+        config.option.htmlpath = str(state.staging_dir / "report.html")
+        config.option.self_contained_html = True
+        state.owns_html = True
+    config.pluginmanager.register(LogRedaction(state), "maintcheck-log-redaction")
+    config.pluginmanager.register(ResultCollector(state), "maintcheck-results")
     if config.pluginmanager.hasplugin("html"):
         from pytest_maintcheck.report.html import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(state), "maintcheck-html")
+    if config.pluginmanager.hasplugin("timeout") and not state.is_worker:
+        config.pluginmanager.register(ThreadTimeoutRecords(state), "maintcheck-timeout")
+
+
+def _shows_only(config: pytest.Config) -> bool:
+    """--help and --markers configure pytest but never collect: no config is read for them."""
+    return bool(config.option.help or getattr(config.option, "markers", False))
+
+
+def _executes_checks(config: pytest.Config) -> bool:
+    """False for runs that execute no check body; they write no record and link no report."""
+    option = config.option
+    return not any(
+        getattr(option, name, False)
+        for name in (
+            "collectonly",
+            "setupplan",
+            "setuponly",
+            "showfixtures",
+            "show_fixtures_per_test",
+        )
+    )
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, on the controller
+def pytest_configure_node(node: Any) -> None:
+    """Workers share the controller's run id and a private folder to probe the fleet once."""
+    state = node.config.stash[STATE]
+    if state.config is None or not state.records:
+        return
+    node.workerinput["maintcheck_run_id"] = state.run_id
+    node.workerinput["maintcheck_shared_dir"] = str(state.ensure_shared_dir())
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-html's sessionstart, which may write its page
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """pytest-html made the staging folder when configured; it comes back only for records.
+
+    On a terminal, long work (the fleet probe, a restore) shows what runs and for how long.
+    """
+    state = session.config.stash[STATE]
+    if state.owns_html and not session.config.getini("generate_report_on_test"):
+        state.discard_staging()
+    if state.config is not None and state.records:
+        _show_progress(session.config)
+
+
+@pytest.hookimpl  # order does not matter: the run is over
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the workers' shared folder; give SIGTERM back its handler from before the run."""
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.remove_shared_dir()
+    before = config.stash.get(SIGTERM_BEFORE, None)
+    if before is not None:
+        signal.signal(signal.SIGTERM, before)
+        del config.stash[SIGTERM_BEFORE]
 
 
 def _stop_on_sigterm(config: pytest.Config) -> None:
@@ -135,19 +211,8 @@ def _stop_on_sigterm(config: pytest.Config) -> None:
         config.stash[SIGTERM_BEFORE] = signal.signal(signal.SIGTERM, interrupt)
 
 
-@pytest.hookimpl
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Give SIGTERM back its handler from before the run."""
-    before = config.stash.get(SIGTERM_BEFORE, None)
-    if before is not None:
-        signal.signal(signal.SIGTERM, before)
-        del config.stash[SIGTERM_BEFORE]
-
-
-@pytest.hookimpl(trylast=True)  # once the terminal reporter exists
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """On a terminal, long work (the fleet probe, a restore) shows what runs and for how long."""
-    config = session.config
+def _show_progress(config: pytest.Config) -> None:
+    """A status line for long work, only when the output is a terminal."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if hasattr(config, "workerinput") or reporter is None:
         return
@@ -203,11 +268,83 @@ class ResultCollector:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A report made for a crashed xdist worker has no result: it is read with a default."""
+        if report.outcome == "rerun":  # type: ignore[comparison-overlap]  # pytest-rerunfailures
+            self.state.discard_attempt(report.nodeid)
+            return
+        pending = getattr(report, "maintcheck_pending", None)
+        if isinstance(pending, dict):
+            self.state.pending[report.nodeid] = pending
+        elif report.when == "teardown":
+            self.state.pending.pop(report.nodeid, None)  # the check ended
         result = getattr(report, "maintcheck", None)
         if isinstance(result, dict):
             self.state.add_result(result)
         elif str(report.when) == "???" and report.failed:  # xdist's report for a crashed worker
-            self.state.crashed.append(report.nodeid)
+            self.state.worker_crashed(report.nodeid, str(report.longrepr))
+
+
+class ThreadTimeoutRecords:
+    """pytest-timeout's thread method ends the process with os._exit, skipping every hook.
+
+    For a check, its timer first records the check as timed out and writes the run's records
+    (MaintenanceLog status ``failed``; no report.html, pytest-html never gets to write it),
+    then hands over to pytest-timeout. Under xdist the worker dies and the controller
+    records the check from its pending result instead.
+    """
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
+        if settings.method != "thread" or _check_spec(item) is None:
+            return None  # pytest-timeout's own timer
+        import threading
+
+        import pytest_timeout  # type: ignore[import-untyped]
+
+        def expire() -> None:
+            if not settings.disable_debugger_detection and pytest_timeout.is_debugging():
+                return
+            try:
+                self._record_timeout(item, float(settings.timeout))
+            finally:
+                pytest_timeout.timeout_timer(item, settings)
+
+        timer = threading.Timer(settings.timeout, expire)
+        timer.name = f"maintcheck timeout {item.nodeid}"
+        timer.daemon = True
+
+        def cancel() -> None:
+            timer.cancel()
+            timer.join()
+
+        item.cancel_timeout = cancel  # type: ignore[attr-defined]  # pytest-timeout calls it
+        timer.start()
+        return True
+
+    def _record_timeout(self, item: pytest.Item, seconds: float) -> None:
+        spec = _check_spec(item)
+        assert spec is not None
+        report = pytest.TestReport(
+            item.nodeid,
+            item.location,
+            {},
+            "failed",
+            f"E   Failed: Timeout (>{seconds:g}s) from pytest-timeout; "
+            "the thread method stopped the whole run here",
+            "call",
+            [],
+            seconds,
+        )
+        self.state.add_result(
+            result_for_report(
+                item, report, spec=spec, assessed=None, raised_by_verdict=False, state=self.state
+            )
+        )
+        self.state.finish(session_interrupted=True)
+        if self.state.run_dir is not None:
+            item.config.get_terminal_writer().line(f"maintcheck records: {self.state.run_dir}")
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -222,7 +359,13 @@ def _option(config: pytest.Config, name: str) -> Any:
 
 @pytest.hookimpl  # parametrizes only the target fixtures, whoever else runs
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A check asking for a target fixture runs once per configured target, id = its name."""
+    """A check asking for a target fixture runs once per configured target, id = its name.
+
+    Only @pytest.mark.maintcheck checks: a project's own ``backup`` or ``policy`` fixture, or
+    its own parametrize over ``dependency``, is none of the plugin's business.
+    """
+    if metafunc.definition.get_closest_marker("maintcheck") is None:
+        return
     for name, kind in TARGETS.items():
         if name not in metafunc.fixturenames:
             continue
@@ -270,19 +413,20 @@ def pytest_collection_modifyitems(
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A run that selected no maintenance check stays silent: no report folder, no HTML."""
     state = session.config.stash[STATE]
+    if state.config is None:
+        return  # no config: nothing selected is a check (a check without one is a usage error)
     state.selected = sum(1 for i in session.items if _check_spec(i) is not None)
-    if (
-        state.owns_html
-        and not state.selected
-        and not state.is_worker
-        and not _xdist_controller(session.config)
-    ):
-        for plugin in session.config.pluginmanager.get_plugins():
-            if type(plugin).__module__.startswith("pytest_html.") and hasattr(
-                plugin, "_report_path"
-            ):
-                session.config.pluginmanager.unregister(plugin)
+    if state.selected or state.is_worker or _xdist_controller(session.config):
+        return
+    html = _html_report(session.config)
+    if state.owns_html and html is not None:
+        session.config.pluginmanager.unregister(html)
         state.discard_staging()
+    hooks = session.config.pluginmanager.get_plugin("maintcheck-html")
+    if hooks is not None:  # the project's own --html page keeps the columns it had
+        session.config.pluginmanager.unregister(hooks)
+        if html is not None and not state.owns_html:
+            hooks.withdraw_columns(html._report)
 
 
 def _waiver_problems(config: Config, items: list[pytest.Item]) -> list[str]:
@@ -305,6 +449,14 @@ def _check_spec(item: pytest.Item) -> CheckSpec | None:
         marker = item.get_closest_marker("maintcheck")
         item.stash[SPEC] = spec_of(marker.args[0]) if marker is not None else None
     return item.stash[SPEC]
+
+
+def _html_report(config: pytest.Config) -> Any:
+    """pytest-html's report plugin (it has no public handle), or None."""
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__module__.startswith("pytest_html.") and hasattr(plugin, "_report_path"):
+            return plugin
+    return None
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
@@ -360,17 +512,47 @@ class AssessmentFixture:
 
 
 @pytest.fixture(scope="session")
-def health_fleet(request: pytest.FixtureRequest, maintcheck_config: Config) -> Any:
-    """Every selected service (daily health or weekly load balance) probed at once, concurrently."""
-    from pytest_maintcheck.probes.health import probe_fleet_sync
+def health_fleet(request: pytest.FixtureRequest) -> Any:
+    """Every selected service (daily health or weekly load balance) probed at once, concurrently.
 
-    selected: dict[str, HealthCheck] = {}
-    for item in request.session.items:
-        params = getattr(item, "callspec", None)
-        for target in params.params.values() if params else ():
-            if isinstance(target, HealthCheck):
-                selected[target.service] = target
-    return probe_fleet_sync(maintcheck_config, list(selected.values()))
+    Normally probed before the first check starts (see pytest_runtestloop), so no check's
+    timeout (pytest-timeout) covers the whole fleet's probing.
+    """
+    state = request.config.stash[STATE]
+    if state.fleet is None:
+        _probe_fleet(request.session)
+    return state.fleet
+
+
+@pytest.hookimpl(tryfirst=True)  # before the first check: outside every check's own timer
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Refuse a report folder we cannot write into, then probe the fleet, before any check."""
+    state = session.config.stash[STATE]
+    if state.config is None or not state.records:
+        return
+    if not state.is_worker and (state.selected or _xdist_controller(session.config)):
+        try:  # a run with nothing to write leaves even the folder's mtime alone
+            state.check_report_dir()
+        except ReportDirError as exc:
+            raise pytest.UsageError(f"maintcheck: {exc}") from None
+    if not state.selected:
+        return
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        return  # pytest stops the run for its collection errors next
+    if any("health_fleet" in getattr(i, "fixturenames", ()) for i in session.items):
+        _probe_fleet(session)
+
+
+def _probe_fleet(session: pytest.Session) -> None:
+    """Once per run: under xdist the first worker probes and the others read its results."""
+    state = session.config.stash[STATE]
+    if state.config is None or not state.records:
+        state.fleet = {}  # --setup-only runs fixtures but must not reach production services
+        return
+    from pytest_maintcheck.fleet import probe_once, selected_services
+
+    checks = selected_services(i for i in session.items if _check_spec(i) is not None)
+    state.fleet = probe_once(state.config, checks, state.shared_dir)
 
 
 # ---------------------------------------------------------------------------- running
@@ -396,6 +578,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     if assessed.verdict is Verdict.VIOLATION and not waived:
         pyfuncitem.stash[RAISED] = True
         pytest.fail(state.redact(assessed.message()), pytrace=False)
+    if assessed.verdict is Verdict.DEGRADED and not waived and state.fail_on == "warning":
+        # it fails the gate, so it is a failure for pytest, JUnit XML and CI alike
+        pyfuncitem.stash[RAISED] = True
+        pytest.fail(
+            state.redact(f"DEGRADED (--maintcheck-fail-on=warning): {assessed.message()}"),
+            pytrace=False,
+        )
     return result
 
 
@@ -416,11 +605,15 @@ def pytest_runtest_makereport(
         # captured output and logs reach the terminal, JUnit and the page from every report
         state.scrub_report(report)
     if report.passed and report.when != "call":
+        if report.when == "setup" and state.is_worker:
+            _mark_pending(item, report)
+        if report.when == "teardown":
+            _carry_verdict(item, report)
         return report  # a clean setup or teardown says nothing about the check
     spec = _check_spec(item)
     if spec is None:
         return report
-    report.maintcheck = result_for_report(  # type: ignore[attr-defined]
+    result = result_for_report(
         item,
         report,
         spec=spec,
@@ -428,7 +621,29 @@ def pytest_runtest_makereport(
         raised_by_verdict=raised_by_verdict,
         state=state,
     )
+    report.maintcheck = result  # type: ignore[attr-defined]
+    item.stash[VERDICT] = (result["verdict"], result["severity"])
+    if report.when == "teardown":
+        _carry_verdict(item, report)
     return report
+
+
+def _mark_pending(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Under xdist, what the controller records if this worker dies before the check ends."""
+    spec = _check_spec(item)
+    if spec is None:
+        return
+    state = item.config.stash[STATE]
+    report.maintcheck_pending = result_for_report(  # type: ignore[attr-defined]
+        item, report, spec=spec, assessed=None, raised_by_verdict=False, state=state
+    )
+
+
+def _carry_verdict(item: pytest.Item, report: pytest.TestReport) -> None:
+    """JUnit XML takes a testcase's properties from its teardown report: verdict and severity."""
+    verdict = item.stash.get(VERDICT, None)
+    if verdict is not None:
+        report.user_properties.extend([("verdict", verdict[0]), ("severity", verdict[1])])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -437,7 +652,11 @@ def pytest_report_teststatus(
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     """Degraded and waived are categories of their own, beside passed (as xfail is)."""
     result = getattr(report, "maintcheck", None)
-    if not result or report.when != "call" or not report.passed:
+    if not result or report.when != "call":
+        return None
+    if report.failed and result.get("verdict") == "degraded":  # failed by --fail-on=warning
+        return "failed", "D", ("DEGRADED", {"red": True})
+    if not report.passed:
         return None
     if result.get("waived") and result.get("verdict") == "violation":
         return "waived", "w", ("WAIVED", {"yellow": True})
@@ -452,6 +671,8 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     state = session.config.stash[STATE]
     if not state.is_worker and state.results:
         session.exitstatus = state.exit_status(int(session.exitstatus))
+    if state.owns_html:
+        state.staging_dir.mkdir(parents=True, exist_ok=True)  # pytest-html writes its page next
     try:
         return (yield)
     except OSError as exc:  # pytest-html could not write its page (a full disk)
@@ -502,12 +723,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("=", "maintcheck findings", yellow=True)
         for line in lines:
             terminalreporter.write_line(line)
+        # said here too: a terminal plugin owning the status line (pytest-sugar) counts
+        # degraded checks as passed
+        terminalreporter.write_line(state.tally_line())
     for what in state.not_written:
         terminalreporter.write_line(f"maintcheck: could not write {what}", red=True)
+    if state.not_written and state.run_dir is None:
+        terminalreporter.write_sep("-", "maintcheck records: not written", red=True)
+        return
     if state.not_written:
-        if state.run_dir is None:
-            terminalreporter.write_sep("-", "maintcheck records: not written", red=True)
-            return
         terminalreporter.write_sep("-", f"maintcheck records: {state.run_dir} (without that file)")
         return
-    terminalreporter.write_sep("-", f"maintcheck records: {state.planned_run_dir}")
+    if state.run_dir is not None:
+        terminalreporter.write_sep("-", f"maintcheck records: {state.run_dir}")

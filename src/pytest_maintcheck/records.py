@@ -151,7 +151,8 @@ def maintenance_log(
         for finding, action in _finding_lines(r):
             findings.append(finding)
             follow_up.append(action)
-    for nodeid in crashed:
+    recorded = {r["nodeid"] for r in results}
+    for nodeid in (n for n in crashed if n not in recorded):  # else an error result says it
         findings.append(f"[high] {nodeid}: the worker running it crashed; no verdict")
         follow_up.append(f"{nodeid}: re-run it alone (pytest '{nodeid}') and fix the crash")
     actions.extend(f"not configured: {section} (nothing to check)" for section in absent)

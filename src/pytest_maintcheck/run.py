@@ -54,6 +54,16 @@ class RunState:
     file_mode: int = 0o600  # of every file the run writes; folders get x where r
     notices: list[str] = field(default_factory=list)  # for the operator, at the end of the run
     not_written: list[str] = field(default_factory=list)  # files a full disk kept us from writing
+    # False for runs that execute no check body (--collect-only, --setup-plan, --setup-only)
+    records: bool = True
+    # only a report folder this run created is removed again when it writes nothing
+    report_dir_existed: bool = True
+    # xdist: a private folder the controller shares with its workers (the fleet probed once)
+    shared_dir: Path | None = None
+    fleet: dict[str, Any] | None = None
+    # xdist: each running check's result should its worker die before the check ends
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reruns: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -117,9 +127,39 @@ class RunState:
 
     # -- results ---------------------------------------------------------------------------
 
+    def discard_attempt(self, nodeid: str) -> None:
+        """pytest-rerunfailures runs the check again: only its final attempt is recorded."""
+        self.results.pop(nodeid, None)
+        self.reruns[nodeid] = self.reruns.get(nodeid, 0) + 1
+
+    def worker_crashed(self, nodeid: str, why: str) -> None:
+        """An xdist worker died in this check: an error for the check, never a silent gap."""
+        self.crashed.append(nodeid)
+        pending = self.pending.pop(nodeid, None)
+        if pending is None:
+            return  # died before the check's setup ended: only listed as crashed
+        message = f"the worker running it crashed, no verdict ({printable(why, 200)})"
+        self.add_result(
+            {
+                **pending,
+                "verdict": "error",
+                "message": message,
+                "phase": "call",
+                "findings": [
+                    {
+                        "verdict": "violation",
+                        "description": message,
+                        "action": f"Re-run it alone (pytest '{nodeid}') and fix the crash.",
+                    }
+                ],
+            }
+        )
+
     def add_result(self, result: dict[str, Any]) -> None:
         """Merge setup/call/teardown results of one check: the worst one stands."""
         nodeid = result["nodeid"]
+        if nodeid in self.reruns:
+            result["reruns"] = self.reruns[nodeid]
         earlier = self.results.get(nodeid)
         if earlier is None or _rank(result) >= _rank(earlier):
             if (
@@ -141,6 +181,13 @@ class RunState:
                 if r["verdict"] == "degraded" and not r.get("waived"):
                     return 1
         return current
+
+    def tally_line(self) -> str:
+        """How many checks reached each verdict, e.g. ``maintcheck: 3 pass, 1 degraded``."""
+        from pytest_maintcheck.records import counts
+
+        tally = counts(self.results.values())
+        return "maintcheck: " + ", ".join(f"{n} {verdict}" for verdict, n in tally.items() if n)
 
     def summary_lines(self) -> Iterator[str]:
         """One line per check that needs attention: its worst finding, at that finding's level."""
@@ -184,6 +231,26 @@ class RunState:
                 f"{exc.strerror or exc}; pass --maintcheck-report-dir DIR with a writable folder"
             ) from None
 
+    def check_report_dir_access(self) -> None:
+        """Before pytest-html makes its folder: refuse a report folder we may not write into.
+
+        Changes nothing (a run that selects no check leaves even the folder's mtime alone);
+        the real write test comes when checks are about to run.
+        """
+        folder = self.report_dir
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK | os.X_OK):  # EROFS too, also for root
+            try:
+                os.stat(folder)
+                reason = "Read-only file system" if _read_only(folder) else "Permission denied"
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+            raise ReportDirError(
+                f"cannot write to the report folder {self.report_dir}: {reason}; "
+                "pass --maintcheck-report-dir DIR with a writable folder"
+            )
+
     def page_not_written(self, exc: OSError) -> None:
         """pytest-html could not write its page: drop the partial file, keep the records."""
         page = self.staging_dir / "report.html"
@@ -192,11 +259,24 @@ class RunState:
 
     def discard_staging(self) -> None:
         shutil.rmtree(self.staging_dir, ignore_errors=True)
-        _remove_if_empty(self.report_dir)
+        if not self.report_dir_existed:  # a project's own empty reports/ folder stays
+            _remove_if_empty(self.report_dir)
+
+    def ensure_shared_dir(self) -> Path:
+        """The controller's private folder for its workers (mode 0700, outside the reports)."""
+        if self.shared_dir is None:
+            import tempfile
+
+            self.shared_dir = Path(tempfile.mkdtemp(prefix=f"maintcheck-{self.run_id}-"))
+        return self.shared_dir
+
+    def remove_shared_dir(self) -> None:
+        if self.shared_dir is not None and not self.is_worker:
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
 
     def finish(self, session_interrupted: bool) -> None:
         """Write the records and move the run folder into place, or leave nothing at all."""
-        if not self.results or self.config is None:
+        if not self.results or self.config is None or not self.records:
             self.discard_staging()
             return
         from pytest_maintcheck.records import build_records
@@ -238,6 +318,10 @@ class RunState:
         where = str(exc.filename) if exc.filename else str(default)
         where = where.replace(str(self.staging_dir), str(self.planned_run_dir))
         return f"{where}: {exc.strerror or exc}"
+
+
+def _read_only(folder: Path) -> bool:
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
 def _rank(result: dict[str, Any]) -> int:
@@ -388,13 +472,15 @@ def _verdict_of(
         return "skipped", str(reason).removeprefix("Skipped: ")
     if report.failed and not raised_by_verdict:
         text = str(report.longrepr) if report.longrepr else "check failed"
-        lines = [ln for ln in text.splitlines() if ln.startswith("E ")] or text.splitlines()[-1:]
+        # pytest's own tracebacks mark the error lines with "E "; --tb=native and --tb=line do not
+        marked = [ln[1:] for ln in text.splitlines() if ln.startswith("E ")]
+        lines = marked or [ln for ln in text.splitlines() if ln.strip()][-1:]
         what = (
             "could not measure (the check itself failed)"
             if report.when == "call"
             else f"{report.when} failed"
         )
-        return "error", f"{what}: " + printable(" ".join(ln[1:].strip() for ln in lines[:3]), 400)
+        return "error", f"{what}: " + printable(" ".join(ln.strip() for ln in lines[:3]), 400)
     if assessed is None:
         return "error", "the check recorded no assessment"
     return str(assessed.verdict), assessed.message()

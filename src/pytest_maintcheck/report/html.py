@@ -26,6 +26,10 @@ _COLOURS = {
 
 
 _EMPTY_CELLS = ('<td class="col-verdict"></td>', '<td class="col-severity"></td>')
+_HEADER_CELLS = (
+    '<th class="sortable" data-column-type="verdict">Verdict</th>',
+    "<th>Severity</th>",
+)
 
 
 def _teardown_output(report: Any) -> bool:
@@ -45,8 +49,15 @@ class HtmlHooks:
             report.title = f"Maintenance run {self.state.run_id}: {config.system}{where}"
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        cells.insert(1, '<th class="sortable" data-column-type="verdict">Verdict</th>')
-        cells.insert(2, "<th>Severity</th>")
+        cells[1:1] = _HEADER_CELLS
+
+    def withdraw_columns(self, report_data: Any) -> None:
+        """The run selected no check: the project's own page keeps only its own columns.
+
+        pytest-html asks for the header when the session starts, before anything is collected.
+        """
+        header = report_data.table_header
+        report_data.table_header = [c for c in header if c not in _HEADER_CELLS]
 
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
         if report.passed and report.when != "call" and not _teardown_output(report):
