@@ -14,6 +14,7 @@ import pytest
 
 from pytest_maintcheck.catalogue import SUITES, CheckSpec, spec_for
 from pytest_maintcheck.config import Config, ConfigError, HealthCheck
+from pytest_maintcheck.errors import MeasurementError
 from pytest_maintcheck.redact import printable
 from pytest_maintcheck.run import RunState, result_for_report
 from pytest_maintcheck.targets import TARGETS
@@ -260,7 +261,13 @@ def health_fleet(request: pytest.FixtureRequest, maintcheck_config: Config) -> A
         for target in params.params.values() if params else ():
             if isinstance(target, HealthCheck):
                 selected[target.service] = target
-    return probe_fleet_sync(maintcheck_config, list(selected.values()))
+    probing = maintcheck_config.probing
+    return probe_fleet_sync(
+        maintcheck_config,
+        list(selected.values()),
+        concurrency=probing.concurrency,
+        per_host=probing.connections_per_host,
+    )
 
 
 # ---------------------------------------------------------------------------- running
@@ -268,8 +275,17 @@ def health_fleet(request: pytest.FixtureRequest, maintcheck_config: Config) -> A
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-    """After the check body: apply its waiver, and fail it with its message on a violation."""
-    result = yield
+    """After the check body: a probe error that escaped it becomes a could-not-measure
+    finding, its waiver is applied, and a violation fails it with its message."""
+    try:
+        result = yield
+    except MeasurementError as exc:
+        assessed = pyfuncitem.stash.get(ASSESSMENT, None)
+        if assessed is None:
+            raise
+        params = getattr(pyfuncitem, "callspec", None)
+        assessed.unreached(exc.about(params.id) if params else exc)
+        result = None
     assessed = pyfuncitem.stash.get(ASSESSMENT, None)
     if assessed is None:
         return result
@@ -371,5 +387,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if lines:
         terminalreporter.write_sep("=", "maintcheck findings", yellow=True)
         for line in lines:
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(printable(state.redact(line), 4000))
     terminalreporter.write_sep("-", f"maintcheck records: {state.planned_run_dir}")

@@ -36,13 +36,14 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from pytest_maintcheck.errors import MeasurementError, cause_of_os_error
 from pytest_maintcheck.redact import printable
 
 WEAK_HASHES = frozenset({"sha1", "md5"})
 _ENCODING_DER = 2  # _ssl.ENCODING_DER: the private chain API returns _ssl.Certificate objects
 
 
-class CertificateProbeError(Exception):
+class CertificateProbeError(MeasurementError):
     """The certificate could not be fetched or read; the message is safe to print."""
 
 
@@ -215,7 +216,9 @@ def fetch_chain(
             certs = _presented(tls)
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise CertificateProbeError(
-            f"TLS handshake with {host}:{port} failed: {printable(exc, 200)}"
+            f"TLS handshake with {host}:{port} failed: {printable(exc, 200)}",
+            cause=cause_of_os_error(exc),
+            where=printable(f"{host}:{port}", 200),
         ) from None
     if not certs:
         raise CertificateProbeError(f"{host}:{port} sent no certificate")
