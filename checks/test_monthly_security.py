@@ -49,7 +49,7 @@ def test_certificate(certificate: Certificate, assessment: Assessment) -> None:
                 c.file, server_name=c.server_name, ca_file=c.ca_file, now=now
             )
     except certificates.CertificateProbeError as exc:
-        assessment.could_not_measure(f"{c.name}: {exc}", exc.action)
+        assessment.unreached(exc.about(c.name))  # grouped with the target's other checks
         return
     judge_certificate(c, report, assessment, now)
 
@@ -218,8 +218,8 @@ def test_access_review(
             else:
                 assert source.file is not None
                 found = access.file_accounts(source.name, source.file)
-        except ProbeError as exc:
-            assessment.could_not_measure(f"source {source.name}: {exc}")
+        except ProbeError as exc:  # the other sources are still reviewed
+            assessment.unreached(exc.about(source.postgres or source.name))
             every_source_read = False
             continue
         ignored += [f"{source.name}: {text}" for text in found.ignored]

@@ -11,7 +11,6 @@ import pytest
 
 from pytest_maintcheck.config import Backup, Config
 from pytest_maintcheck.probes.backups import (
-    BackupError,
     BackupFile,
     check_archive,
     check_rotation,
@@ -30,12 +29,9 @@ pytestmark = pytest.mark.weekly
 
 
 def _backups(backup: Backup, assessment: Assessment) -> list[BackupFile] | None:
-    """The backups on disk, newest first; None (and a violation) when none can be found."""
-    try:
-        found = list_backups(backup.location, backup.pattern)
-    except BackupError as exc:
-        assessment.could_not_measure(f"{backup.name}: {exc}")
-        return None
+    """The backups on disk, newest first; None (and a violation) when none can be found.
+    An unreadable location raises BackupError: the check could not measure."""
+    found = list_backups(backup.location, backup.pattern)
     assessment.details.update(
         backup=backup.name, location=str(backup.location), count=len(found),
         newest=found[0].to_json() if found else None,
@@ -165,6 +161,8 @@ def test_backup_restore(
     )  # fmt: skip
     assessment.details["restore"] = outcome.to_json()
     assessment.details["performed"] = outcome.performed
+    if outcome.unreached is not None:
+        raise outcome.unreached.about(test.target)
     where = f"{outcome.backup} on {outcome.server} ({test.target})"
     if outcome.refused:
         assessment.add_finding(
@@ -239,6 +237,13 @@ def test_config_backup(files_backup: Backup, assessment: Assessment) -> None:
     if archive.error:
         assessment.add_finding(
             Verdict.VIOLATION, f"{newest.name} cannot be listed, so it is corrupt: {archive.error}"
+        )
+    elif archive.content_bytes == 0:  # a job archiving truncated or vanished files
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"{newest.name}: its {archive.members} members hold 0 bytes: no configuration saved",
+            "Check the archive job's file list and sources (empty or missing files), then take "
+            "a new archive and check that its files hold content.",
         )
     else:
         assessment.add_finding(Verdict.PASS, f"{newest.name}: {archive.members} files listed")

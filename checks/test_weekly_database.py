@@ -8,7 +8,7 @@ repaired and the check judges the state measured after the repair.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -46,14 +46,19 @@ class Probe:
         assessment.details.update(
             database=target.database, tasks={"vacuum": False, "analyze": False, "reindex": False}
         )
-        self.snap: Snap | None = self._record(self._take(cache.get))
-
-    def _take(self, how: Callable[..., Snap]) -> Snap | None:
+        self._snap: Snap | None = None
+        self._unreached: ProbeError | None = None
         try:
-            return how(self.target, self.database)
-        except ProbeError as exc:
-            self.assessment.could_not_measure(f"{self.target.database}: {exc}")
-            return None
+            self._snap = self._record(cache.get(target, self.database))
+        except ProbeError as exc:  # raised when a check reads it: it could not measure
+            self._unreached = exc.about(target.database)
+
+    @property
+    def snap(self) -> Snap | None:
+        """The snapshot; a database that could not be read raises ProbeError here."""
+        if self._unreached is not None:
+            raise self._unreached
+        return self._snap
 
     def _record(self, snap: Snap | None) -> Snap | None:
         if snap is not None:
@@ -71,8 +76,8 @@ class Probe:
         details["repair"] = done.to_json()
         for line in done.refused + done.failed:
             self.assessment.add_finding(Verdict.VIOLATION, f"{self.target.database}: {line}")
-        self.snap = self._record(self._take(self.cache.refresh))
-        return self.snap
+        self._snap = self._record(self.cache.refresh(self.target, self.database))
+        return self._snap
 
 
 @pytest.fixture

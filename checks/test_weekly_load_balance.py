@@ -42,7 +42,7 @@ def test_load_balance(
             )
     if len(answering) < 2:
         if not answering:
-            assessment.could_not_measure(f"{service}: no replica answered")
+            raise health_fleet[service].failure()  # could not measure: the cause of the first
         return
     errors = replicated_service.thresholds.get("errorRate")
     for e in answering:

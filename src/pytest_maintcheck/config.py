@@ -306,6 +306,16 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class Probing:
+    """How hard the health fleet probe may press: connections open at once to one host:port
+    (past its listen backlog, connects are dropped and retried a second later) and probes in
+    flight at once in all."""
+
+    connections_per_host: int = 6
+    concurrency: int = 256
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole config, validated; built once per run and passed down."""
 
@@ -325,6 +335,7 @@ class Config:
     site_checks: Mapping[str, tuple[SiteTarget, ...]] = field(default_factory=dict)
     metrics: tuple[MetricCheck, ...] = ()
     capacity_days_to_full: Threshold | None = None
+    probing: Probing = Probing()
     waivers: tuple[Waiver, ...] = ()
     alert_webhooks: Mapping[str, str] = field(default_factory=dict)
     owners: Mapping[str, str] = field(default_factory=dict)
@@ -699,6 +710,10 @@ class _Builder:
                 ("capacity", "daysToFull"),
                 "daysToFull",
                 capacity.get("daysToFull", {"warn": 90, "fail": 30}),
+            ),
+            probing=Probing(
+                raw.get("probing", {}).get("connectionsPerHost", Probing.connections_per_host),
+                raw.get("probing", {}).get("concurrency", Probing.concurrency),
             ),
             waivers=waivers,
             alert_webhooks=webhooks,

@@ -20,6 +20,7 @@ import pytest
 
 from pytest_maintcheck.catalogue import SUITES, CheckSpec
 from pytest_maintcheck.config import Config, ConfigError
+from pytest_maintcheck.errors import MeasurementError
 from pytest_maintcheck.redact import RedactingFilter, printable
 from pytest_maintcheck.run import ReportDirError, RunState, result_for_report
 from pytest_maintcheck.site import spec_of
@@ -560,8 +561,17 @@ def _probe_fleet(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-    """After the check body: apply its waiver, and fail it with its message on a violation."""
-    result = yield
+    """After the check body: a probe error that escaped it becomes a could-not-measure
+    finding, its waiver is applied, and a violation fails it with its message."""
+    try:
+        result = yield
+    except MeasurementError as exc:
+        assessed = pyfuncitem.stash.get(ASSESSMENT, None)
+        if assessed is None:
+            raise
+        params = getattr(pyfuncitem, "callspec", None)
+        assessed.unreached(exc.about(params.id) if params else exc)
+        result = None
     assessed = pyfuncitem.stash.get(ASSESSMENT, None)
     if assessed is None:
         return result
@@ -722,7 +732,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if lines:
         terminalreporter.write_sep("=", "maintcheck findings", yellow=True)
         for line in lines:
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(printable(state.redact(line), 4000))
         # said here too: a terminal plugin owning the status line (pytest-sugar) counts
         # degraded checks as passed
         terminalreporter.write_line(state.tally_line())

@@ -205,6 +205,9 @@ def health_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "uptime": metrics.get("uptime"),
                 },
                 "lastChecked": r["finishedAt"],
+                # responseTime is the p95 of the answers, or with none of the time until each
+                # sample failed or timed out: never null, as the seed's type says
+                "responseTimeOf": r["details"].get("responseTimeOf", "answers"),
                 "service": r["target"],
                 "endpoints": r["details"].get("endpoints", []),
                 "waived": r.get("waived", False),

@@ -190,12 +190,37 @@ class RunState:
         return "maintcheck: " + ", ".join(f"{n} {verdict}" for verdict, n in tally.items() if n)
 
     def summary_lines(self) -> Iterator[str]:
-        """One line per check that needs attention: its worst finding, at that finding's level."""
+        """One line per check that needs attention: its worst finding, at that finding's level.
+
+        Checks that could not measure for the same reason (one target down) share one line
+        naming the cause and the checks, so the cause is read once, not once per check.
+        """
         from pytest_maintcheck.records import severity_of
 
+        unmeasured: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        rest: list[dict[str, Any]] = []
         for r in sorted(self.results.values(), key=lambda r: r["nodeid"]):
             if r["verdict"] in ("pass", "skipped"):
                 continue
+            why = _only_unmeasured(r)
+            if why is None:
+                rest.append(r)
+            else:
+                who = why["target"] or r["target"] or r["name"]
+                unmeasured.setdefault((who, why["reason"]), []).append(r)
+        for (target, reason), group in unmeasured.items():
+            names = [r["name"].split("[")[0] for r in group]
+            shown = ", ".join(names[:SUMMARY_NAMES]) + (
+                f" (+{len(names) - SUMMARY_NAMES} more)" if len(names) > SUMMARY_NAMES else ""
+            )
+            severity = max((r["severity"] for r in group), key=_severity_rank)
+            count = f"{len(group)} check{'s' if len(group) > 1 else ''}"
+            action = group[0]["findings"][0]["action"]
+            yield (
+                f"VIOLATION [{severity}] {target}: {reason} — {count} could not measure: "
+                f"{shown} -> {action}"
+            )
+        for r in rest:
             tag = r["verdict"].upper() + (" (waived)" if r.get("waived") else "")
             first = r["findings"][0] if r["findings"] else None
             severity = severity_of(first, r) if first else r["severity"]
@@ -322,6 +347,27 @@ class RunState:
 
 def _read_only(folder: Path) -> bool:
     return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+
+
+SUMMARY_NAMES = 12  # checks named on one grouped summary line
+
+
+def _only_unmeasured(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Why an unwaived check could not measure, when that is all it found."""
+    findings = result["findings"]
+    if result.get("waived") or not findings:
+        return None
+    causes = [f.get("couldNotMeasure") for f in findings]
+    if not all(causes):
+        return None
+    first: dict[str, Any] = causes[0]
+    return first
+
+
+def _severity_rank(severity: str) -> int:
+    from pytest_maintcheck.catalogue import SEVERITIES
+
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
 
 
 def _rank(result: dict[str, Any]) -> int:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pytest_maintcheck.catalogue import SEVERITIES
+from pytest_maintcheck.errors import MeasurementError, Unmeasured
 from pytest_maintcheck.units import format_duration, format_size, parse_duration, parse_size
 
 
@@ -211,19 +212,41 @@ def format_value(name: str, value: float, unit: str | None = None) -> str:
     return f"{value:g}"
 
 
+# a finding is one line of terminal output: long enough for a list of names, never a flood
+TEXT_LIMIT = 2000
+
+
+def printable(text: object, limit: int) -> str:
+    """redact.printable, imported late: redact imports config, which imports this module."""
+    from pytest_maintcheck.redact import printable as shown
+
+    return shown(text, limit)
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One thing an operator must look at, with what to do about it."""
+    """One thing an operator must look at, with what to do about it.
+
+    ``unmeasured``: set when the finding is "could not measure" (the target was not reached):
+    the terminal summary groups checks by its target and reason.
+    """
 
     verdict: Verdict
     description: str
     action: str
     severity: str | None = None  # None: the check's own severity
+    unmeasured: Unmeasured | None = None
 
-    def to_json(self) -> dict[str, str]:
-        out = {"verdict": str(self.verdict), "description": self.description, "action": self.action}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "verdict": str(self.verdict),
+            "description": self.description,
+            "action": self.action,
+        }
         if self.severity is not None:
             out["severity"] = self.severity
+        if self.unmeasured is not None:
+            out["couldNotMeasure"] = self.unmeasured.to_json()
         return out
 
 
@@ -285,13 +308,15 @@ class Assessment:
 
         ``severity`` (low|medium|high|critical) overrides the check's own for this finding.
         """
+        # names from probed systems (files, roles, URLs) may hold escape codes or newlines
+        description = printable(description, TEXT_LIMIT)
         if verdict is Verdict.PASS:
             self.notes.append(description)
             return
         if severity is not None and severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
-        finding = Finding(verdict, description, action or self.default_action, severity)
-        self.findings.append(finding)
+        shown_action = printable(action or self.default_action, TEXT_LIMIT)
+        self.findings.append(Finding(verdict, description, shown_action, severity))
         self.verdict = self.verdict.worst(verdict)
 
     def could_not_measure(self, reason: str, action: str | None = None) -> None:
@@ -303,6 +328,20 @@ class Assessment:
         if key in METRICS:
             return metric(key).label or key
         return str(self.thresholds.get(key, {}).get("label", key))
+
+    def unreached(self, error: MeasurementError) -> None:
+        """A probe error that escaped the check: a could-not-measure violation whose action
+        is about reaching the target (the runbook action assumes the target answered)."""
+        who = f"{error.target}: " if error.target else ""
+        detail = f" ({error.detail})" if error.detail and error.detail != str(error.cause) else ""
+        finding = Finding(
+            Verdict.VIOLATION,
+            printable(f"{who}could not measure: {error.reason}{detail}", TEXT_LIMIT),
+            printable(error.action, TEXT_LIMIT),
+            unmeasured=error.unmeasured(),
+        )
+        self.findings.append(finding)
+        self.verdict = Verdict.VIOLATION
 
     def message(self) -> str:
         """What an on-call person reads: each finding and its action, or what passed."""

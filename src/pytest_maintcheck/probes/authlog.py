@@ -20,14 +20,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import IO
 from zoneinfo import ZoneInfo
 
+from pytest_maintcheck.errors import MeasurementError
 from pytest_maintcheck.redact import printable
 
 SUCCESS = frozenset({"success", "succeeded", "ok", "accepted", "allowed"})
 FAILURE = frozenset({"failure", "failed", "fail", "denied", "rejected", "invalid"})
 MAX_TRACKED = 100_000
 MAX_RUN_SOURCES = 100
+# a login record is a few hundred bytes; a longer line is garbage (a NUL-filled tail after a
+# crash) and is skipped without being held in memory
+MAX_LINE_BYTES = 64 * 1024
 
 
 # the variable that keys the hash of unknown usernames (a name, not a secret)
@@ -60,7 +65,7 @@ def username_key(environ: Mapping[str, str], system: str) -> bytes:
     return secret.encode() if secret else f"maintcheck:{system}".encode()
 
 
-class AuthLogError(Exception):
+class AuthLogError(MeasurementError):
     """The log could not be read at all; the message is safe to print."""
 
 
@@ -100,20 +105,34 @@ def parse_line(line: str) -> LoginEvent | None:
     return None
 
 
+def bounded_lines(handle: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
+    """Each line of a binary file, or None for a line longer than ``limit`` bytes: that one
+    is skipped in pieces of ``limit``, so a log ending in 400 MB of NULs costs no memory."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):  # the rest of the overlong line, unkept
+            line = handle.readline(limit)
+        yield None
+
+
 def read_events(path: Path, stats: ScanStats) -> Iterator[tuple[int, LoginEvent]]:
     """(line number, event) for every line that parses; the rest are counted in ``stats``."""
     try:
-        handle = path.open("r", encoding="utf-8", errors="replace")
+        handle = path.open("rb")
     except OSError as exc:
         raise AuthLogError(f"cannot read the authentication log {path}: {exc.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+        for number, raw in enumerate(bounded_lines(handle), start=1):
+            line = raw.decode("utf-8", errors="replace") if raw is not None else None
+            if line is not None and not line.strip():
                 continue
             stats.lines += 1
-            event = parse_line(line)
+            event = parse_line(line) if line is not None else None
             if event is None:
                 stats.unparseable += 1
+                stats.overlong += raw is None
                 stats.first_unparseable = stats.first_unparseable or number
                 continue
             yield number, event
@@ -127,6 +146,7 @@ class ScanStats:
     out_of_order: int = 0  # lines older than the line before: burst detection assumes order
     future: int = 0  # stamped after "now": clock skew, not counted
     untracked: int = 0  # events past the max_tracked cap of distinct accounts/sources
+    overlong: int = 0  # lines over MAX_LINE_BYTES: skipped unread, counted as unparseable
 
 
 @dataclass

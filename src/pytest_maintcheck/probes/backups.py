@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, cast
 
+from pytest_maintcheck.errors import Cause, MeasurementError, cause_of_os_error
 from pytest_maintcheck.redact import printable
 
 _NAME_TIME = re.compile(
@@ -32,7 +33,7 @@ _MANIFEST_LINE = re.compile(r"^\\?([0-9a-fA-F]{64}) [ *](.+)$")
 _CHUNK = 1 << 20
 
 
-class BackupError(Exception):
+class BackupError(MeasurementError):
     """The backup location could not be read; the message is safe to print."""
 
 
@@ -71,14 +72,23 @@ def time_in_name(name: str) -> datetime | None:
 
 def list_backups(location: Path, pattern: str) -> list[BackupFile]:
     """Regular files in ``location`` matching ``pattern``, newest first."""
+    shown = printable(location, 200)
     try:
         entries = list(os.scandir(location))
     except FileNotFoundError:
-        raise BackupError(f"backup location {location} does not exist") from None
+        raise BackupError(
+            f"backup location {shown} does not exist", cause=Cause.NOT_FOUND, where=shown
+        ) from None
     except NotADirectoryError:
-        raise BackupError(f"backup location {location} is not a directory") from None
+        raise BackupError(
+            f"backup location {shown} is not a directory", cause=Cause.NOT_FOUND, where=shown
+        ) from None
     except OSError as exc:
-        raise BackupError(f"cannot read backup location {location}: {exc.strerror}") from None
+        raise BackupError(
+            f"cannot read backup location {shown}: {exc.strerror}",
+            cause=cause_of_os_error(exc),
+            where=shown,
+        ) from None
     found = []
     for entry in entries:
         if not fnmatch.fnmatchcase(entry.name, pattern):
@@ -245,13 +255,14 @@ class StorageRoom:
 
 def storage_room(location: Path) -> StorageRoom:
     """Whether the location can be listed and read, and how many bytes are free for a writer."""
+    shown = printable(location, 200)
     if not os.access(location, os.R_OK | os.X_OK):
-        return StorageRoom(False, error=f"{location} is not readable by this account")
+        return StorageRoom(False, error=f"{shown} is not readable by this account")
     try:
         os.listdir(location)
         st = os.statvfs(location)
     except OSError as exc:
-        return StorageRoom(False, error=f"cannot read {location}: {exc.strerror}")
+        return StorageRoom(False, error=f"cannot read {shown}: {exc.strerror}")
     return StorageRoom(True, st.f_bavail * st.f_frsize)
 
 

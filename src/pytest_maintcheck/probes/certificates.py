@@ -46,6 +46,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from pytest_maintcheck.errors import Cause, MeasurementError, cause_of_os_error
 from pytest_maintcheck.redact import printable
 from pytest_maintcheck.verdict import Threshold
 
@@ -53,12 +54,29 @@ WEAK_HASHES = frozenset({"sha1", "md5"})
 _ENCODING_DER = 2  # _ssl.ENCODING_DER: the private chain API returns _ssl.Certificate objects
 
 
-class CertificateProbeError(Exception):
-    """The certificate could not be fetched or read; the message is safe to print."""
+class CertificateProbeError(MeasurementError):
+    """The certificate could not be fetched or read; the message is safe to print.
 
-    def __init__(self, message: str, action: str | None = None) -> None:
-        super().__init__(message)
-        self.action = action  # what to do, when the cause is known
+    ``advice``: what to do when the cause is known in plain words (this port does not speak
+    TLS ...); otherwise the action is the shared one about reaching the target.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        advice: str | None = None,
+        *,
+        cause: Cause = Cause.FAILED,
+        where: str | None = None,
+        target: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, cause=cause, where=where, target=target, status=status)
+        self.advice = advice
+
+    @property
+    def action(self) -> str:
+        return self.advice or super().action
 
 
 @dataclass(frozen=True)
@@ -243,8 +261,12 @@ def fetch_chain(
             certs = _presented(tls)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         why, action = handshake_failure(exc, host, timeout)
-        message = f"TLS handshake with {host}:{port} failed: {why}"
-        raise CertificateProbeError(message, action) from None
+        raise CertificateProbeError(
+            f"TLS handshake with {host}:{port} failed: {why}",
+            action,
+            cause=cause_of_os_error(exc),
+            where=printable(f"{host}:{port}", 200),
+        ) from None
     if not certs:
         raise CertificateProbeError(f"{host}:{port} sent no certificate")
     return certs, version

@@ -30,10 +30,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pytest_maintcheck.errors import MeasurementError
 from pytest_maintcheck.redact import printable
 
 
-class DependencyProbeError(Exception):
+class DependencyProbeError(MeasurementError):
     """The lockfile or the advisories folder cannot be used; the message is safe to print."""
 
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from pytest_maintcheck.config import Probing
+from pytest_maintcheck.errors import Cause, MeasurementError, cause_of_os_error
 from pytest_maintcheck.probes.timing import p95
 from pytest_maintcheck.redact import printable
 
-DEFAULT_CONCURRENCY = 32
+# Probes in flight across the whole fleet (HTTP requests and blocking probes alike), and
+# connections open at once to one host:port: a burst of connects past the target's listen
+# backlog overflows its accept queue, and the SYN retry adds a second to healthy services.
+DEFAULT_CONCURRENCY = Probing.concurrency
+DEFAULT_PER_HOST = Probing.connections_per_host
 # bodies are read only for OIDC's JSON documents: a server pushing more is an error, not RAM
 MAX_BODY_BYTES = 1024 * 1024
 _BODY_TOO_LARGE = f"response body over {MAX_BODY_BYTES // (1024 * 1024)} MiB"
@@ -29,12 +35,25 @@ class _BodyTooLarge(Exception):
 
 @dataclass
 class EndpointResult:
-    """Every sample of one URL: latencies of the good ones, a reason for each bad one."""
+    """Every sample of one URL: latencies of the good ones, a reason for each bad one.
+
+    ``failed_ms``: for each failed sample, the time until it failed or timed out;
+    ``failure``: the first failure, classified (refused, timed out, answered HTTP 404 ...).
+    """
 
     url: str
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     samples: int = 0
+    failed_ms: list[float] = field(default_factory=list)
+    failure: MeasurementError | None = None
+
+    def add_failure(self, elapsed_ms: float | None, error: MeasurementError) -> None:
+        """One failed sample: its reason, and how long until it failed."""
+        self.errors.append(str(error))
+        if elapsed_ms is not None:
+            self.failed_ms.append(elapsed_ms)
+        self.failure = self.failure or error
 
     @property
     def error_rate(self) -> float:
@@ -57,30 +76,36 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception and what caused it, through httpx, httpcore and anyio's wrappers."""
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(chain) < 10:
-        chain.append(seen)
-        chain.extend(getattr(seen, "exceptions", ()))
-        seen = seen.__cause__ or seen.__context__
-    return chain
-
-
 def describe_error(exc: BaseException, timeout: float) -> str:
     """One line an operator understands, with nothing the server sent verbatim."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g}s"
+    return classify_error(exc, timeout, "").detail
+
+
+_UNRESOLVED = ("name or service not known", "temporary failure in name resolution", "nodename")
+
+
+def classify_error(exc: BaseException, timeout: float, url: str) -> MeasurementError:
+    """A failed request as a MeasurementError: why (refused, timed out, TLS ...) and where."""
+    where = printable(url, 200) if url else None
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return MeasurementError(f"timed out after {timeout:g}s", cause=Cause.TIMED_OUT, where=where)
     if isinstance(exc, httpx.ConnectError):
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-            return "TLS certificate not trusted: " + printable(text.split("]")[-1].strip(), 120)
-        causes = _causes(exc)
-        if "refused" in text.lower() or any(isinstance(c, ConnectionRefusedError) for c in causes):
-            return "connection refused"
-        return "cannot connect: " + printable(text, 120)
-    return f"{type(exc).__name__}: {printable(exc, 120)}"
+            detail = "TLS certificate not trusted: " + printable(text.split("]")[-1].strip(), 120)
+            return MeasurementError(detail, cause=Cause.TLS_FAILED, where=where)
+        cause = cause_of_os_error(exc)
+        if cause is Cause.FAILED and "refused" in text.lower():
+            cause = Cause.REFUSED
+        if cause is Cause.FAILED and any(words in text.lower() for words in _UNRESOLVED):
+            cause = Cause.NAME_NOT_RESOLVED
+        if cause is Cause.REFUSED:
+            return MeasurementError("connection refused", cause=cause, where=where)
+        return MeasurementError("cannot connect: " + printable(text, 120), cause=cause, where=where)
+    cause = cause_of_os_error(exc)
+    return MeasurementError(
+        f"{type(exc).__name__}: {printable(exc, 120)}", cause=cause, where=where
+    )
 
 
 async def _get(client: httpx.AsyncClient, url: str, timeout: float) -> httpx.Response:
@@ -104,71 +129,141 @@ async def _get(client: httpx.AsyncClient, url: str, timeout: float) -> httpx.Res
     )
 
 
+@dataclass
+class Sample:
+    """One timed GET: how long it took (until the answer, or until it failed), the response,
+    and the failure if it was one."""
+
+    elapsed_ms: float | None
+    response: httpx.Response | None
+    failure: MeasurementError | None
+
+
+async def take_sample(
+    client: httpx.AsyncClient, url: str, timeout: float, gates: ConnectionGates | None = None
+) -> Sample:
+    """One GET, timed from its own start: after a connection slot to its host is free, so
+    waiting behind other probes is never counted as the target's latency."""
+    async with (gates or _UNGATED).slot(host_key(url)):
+        started = time.perf_counter()
+        try:
+            response = await asyncio.wait_for(_get(client, url, timeout), timeout + 1)
+        except _BodyTooLarge:
+            failure = MeasurementError(_BODY_TOO_LARGE, where=printable(url, 200))
+            return Sample(_ms_since(started), None, failure)
+        # InvalidURL is no HTTPError: a control code in a URL (say a hostile jwks_uri) raises it
+        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ssl.SSLError, OSError) as exc:
+            return Sample(_ms_since(started), None, classify_error(exc, timeout, url))
+        elapsed = _ms_since(started)
+    if response.status_code >= 400:
+        status = response.status_code
+        failure = MeasurementError(
+            f"HTTP {status}", cause=Cause.HTTP_STATUS, where=printable(url, 200), status=status
+        )
+        return Sample(elapsed, response, failure)
+    return Sample(elapsed, response, None)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
 async def fetch(
-    client: httpx.AsyncClient, url: str, timeout: float
+    client: httpx.AsyncClient, url: str, timeout: float, gates: ConnectionGates | None = None
 ) -> tuple[float | None, httpx.Response | None, str | None]:
     """One timed GET: (ms, response, error). Non-2xx/3xx is an error, and so is a body over
-    MAX_BODY_BYTES (it is never read whole)."""
-    started = time.perf_counter()
-    try:
-        response = await asyncio.wait_for(_get(client, url, timeout), timeout + 1)
-    except _BodyTooLarge:
-        return (time.perf_counter() - started) * 1000, None, _BODY_TOO_LARGE
-    # InvalidURL is no HTTPError: a control code in a URL (say a hostile jwks_uri) raises it
-    except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ssl.SSLError, OSError) as exc:
-        if isinstance(exc, TimeoutError):
-            return None, None, f"timed out after {timeout:g}s"
-        return None, None, describe_error(exc, timeout)
-    elapsed = (time.perf_counter() - started) * 1000
-    if response.status_code >= 400:
-        return elapsed, response, f"HTTP {response.status_code}"
-    return elapsed, response, None
+    MAX_BODY_BYTES (it is never read whole); a failed GET's ms is the time until it failed."""
+    got = await take_sample(client, url, timeout, gates)
+    return got.elapsed_ms, got.response, str(got.failure) if got.failure else None
 
 
 async def sample_endpoint(
-    client: httpx.AsyncClient, url: str, samples: int, timeout: float
+    client: httpx.AsyncClient,
+    url: str,
+    samples: int,
+    timeout: float,
+    gates: ConnectionGates | None = None,
 ) -> EndpointResult:
     """``samples`` GETs one after another (so one endpoint is not hammered)."""
     result = EndpointResult(url)
     for _ in range(samples):
-        elapsed, _response, error = await fetch(client, url, timeout)
+        got = await take_sample(client, url, timeout, gates)
         result.samples += 1
-        if error is None and elapsed is not None:
-            result.latencies_ms.append(elapsed)
+        if got.failure is None and got.elapsed_ms is not None:
+            result.latencies_ms.append(got.elapsed_ms)
         else:
-            result.errors.append(error or "no answer")
+            result.add_failure(got.elapsed_ms, got.failure or MeasurementError("no answer"))
     return result
 
 
+def host_key(url: str) -> str | None:
+    """scheme://host:port of a URL: connections are bounded per listening socket."""
+    try:
+        parts = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.host}:{port}"
+
+
+class ConnectionGates:
+    """At most ``per_host`` connections at once to one host:port, and ``total`` probes at
+    once in all. The host slot is taken first, so probes queued for one busy host never hold
+    a slot another host could use."""
+
+    def __init__(self, per_host: int = DEFAULT_PER_HOST, total: int = DEFAULT_CONCURRENCY) -> None:
+        self.per_host = max(1, per_host)
+        self._total = asyncio.Semaphore(max(1, total))
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, key: str | None) -> AsyncIterator[None]:
+        """A slot for one probe of ``key`` (host:port; None for a probe with no host)."""
+        host = self._hosts.setdefault(key, asyncio.Semaphore(self.per_host)) if key else None
+        async with contextlib.AsyncExitStack() as stack:
+            if host is not None:
+                await stack.enter_async_context(host)
+            await stack.enter_async_context(self._total)
+            yield
+
+
+class _Ungated:
+    """No bound: a single probe outside a fleet."""
+
+    @contextlib.asynccontextmanager
+    async def slot(self, key: str | None) -> AsyncIterator[None]:
+        yield
+
+
+_UNGATED = _Ungated()
+
+
 class ClientPool:
-    """One AsyncClient per trust store, so connections are reused across a fleet."""
+    """One AsyncClient per trust store and host:port, so connections are reused across a
+    fleet. Per host, not one for all: httpx's pool walks all its connections for every
+    request, which costs more CPU than the request itself with hundreds of connections."""
 
-    def __init__(self) -> None:
-        self._clients: dict[Path | None, httpx.AsyncClient] = {}
+    def __init__(self, keepalive: int = DEFAULT_PER_HOST) -> None:
+        self._clients: dict[tuple[Path | None, str | None], httpx.AsyncClient] = {}
+        self._contexts: dict[Path | None, ssl.SSLContext] = {}  # loading a store takes ~10 ms
+        self.keepalive = keepalive
 
-    def get(self, ca_file: Path | None) -> httpx.AsyncClient:
-        if ca_file not in self._clients:
-            self._clients[ca_file] = httpx.AsyncClient(
-                verify=tls_context(ca_file),
+    def get(self, ca_file: Path | None, url: str | None = None) -> httpx.AsyncClient:
+        """The client for ``url``'s host:port (a shared one without a URL)."""
+        key = (ca_file, host_key(url) if url is not None else None)
+        if key not in self._clients:
+            if ca_file not in self._contexts:
+                self._contexts[ca_file] = tls_context(ca_file)
+            self._clients[key] = httpx.AsyncClient(
+                verify=self._contexts[ca_file],
                 follow_redirects=False,
                 headers={"User-Agent": "pytest-maintcheck"},
-                limits=httpx.Limits(max_connections=DEFAULT_CONCURRENCY * 2),
+                # the fleet's gates bound connections; the pool must neither queue requests
+                # (a sample's clock is running) nor close connections it will reuse
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=self.keepalive),
             )
-        return self._clients[ca_file]
+        return self._clients[key]
 
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
-
-
-async def gather_limited(
-    jobs: Sequence[Callable[[], Awaitable[Any]]], concurrency: int = DEFAULT_CONCURRENCY
-) -> list[Any]:
-    """Run jobs concurrently, at most ``concurrency`` at a time, results in order."""
-    gate = asyncio.Semaphore(max(1, concurrency))
-
-    async def run(job: Callable[[], Awaitable[Any]]) -> Any:
-        async with gate:
-            return await job()
-
-    return list(await asyncio.gather(*(run(job) for job in jobs)))

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from pytest_maintcheck.probes.http import EndpointResult, fetch
+from pytest_maintcheck.errors import MeasurementError
+from pytest_maintcheck.probes.http import ConnectionGates, EndpointResult, fetch, take_sample
 from pytest_maintcheck.redact import printable
 
 
@@ -28,19 +29,23 @@ def _json_object(response: httpx.Response) -> dict[str, object] | None:
 
 
 async def probe_oidc(
-    client: httpx.AsyncClient, url: str, samples: int, timeout: float
+    client: httpx.AsyncClient,
+    url: str,
+    samples: int,
+    timeout: float,
+    gates: ConnectionGates | None = None,
 ) -> OidcResult:
     """Sample the discovery document, then follow its ``jwks_uri`` once."""
     result = OidcResult(url)
     document: dict[str, object] | None = None
     for _ in range(samples):
-        elapsed, response, error = await fetch(client, url, timeout)
+        got = await take_sample(client, url, timeout, gates)
         result.samples += 1
-        if error is None and elapsed is not None and response is not None:
-            result.latencies_ms.append(elapsed)
-            document = _json_object(response) or document
+        if got.failure is None and got.elapsed_ms is not None and got.response is not None:
+            result.latencies_ms.append(got.elapsed_ms)
+            document = _json_object(got.response) or document
         else:
-            result.errors.append(error or "no answer")
+            result.add_failure(got.elapsed_ms, got.failure or MeasurementError("no answer"))
     if not result.latencies_ms:
         return result
     if document is None:
@@ -54,7 +59,7 @@ async def probe_oidc(
     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
         result.problems.append("discovery document names no jwks_uri")
         return result
-    _elapsed, response, error = await fetch(client, jwks_uri, timeout)
+    _elapsed, response, error = await fetch(client, jwks_uri, timeout, gates)
     if error is not None or response is None:
         result.problems.append(f"JWKS at {printable(jwks_uri, 120)} failed: {error}")
         return result

@@ -21,11 +21,13 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from pytest_maintcheck.config import Database, DatabaseMaintenanceTarget
+from pytest_maintcheck.errors import Cause
 from pytest_maintcheck.probes.postgres import (
     ProbeError,
     connect,
     describe_pg_error,
     run_bounded,
+    server_address,
     session_bound,
 )
 from pytest_maintcheck.redact import printable
@@ -600,10 +602,13 @@ def _take(database: Database, statement_timeout: float) -> Snapshot:
         ) as conn:
             return _read(_Reader(conn))
     except ProbeError as exc:
-        raise ProbeError(_missing_grant(database, str(exc))) from None
+        raise exc.reworded(_missing_grant(database, str(exc))) from None
     except psycopg.Error as exc:
+        privilege = isinstance(exc, psycopg.errors.InsufficientPrivilege)
         raise ProbeError(
-            f"reading {database.name} ({database.safe_dsn}): {describe_pg_error(exc)}"
+            f"reading {database.name} ({database.safe_dsn}): {describe_pg_error(exc)}",
+            cause=Cause.MISSING_PRIVILEGE if privilege else Cause.FAILED,
+            where=server_address(database.dsn),
         ) from None
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from pytest_maintcheck.config import redact_dsn
+from pytest_maintcheck.errors import Cause, MeasurementError
 from pytest_maintcheck.redact import printable
 
 T = TypeVar("T")
@@ -28,8 +31,27 @@ TCP_USER_TIMEOUT_MS = 30_000
 BOUND_GRACE = 5.0
 
 
-class ProbeError(Exception):
-    """A measurement that could not be made; the message is safe to print."""
+# The shared error type under its first name: every probe error is a MeasurementError.
+ProbeError = MeasurementError
+
+# What libpq says, lower-cased, to why it could not connect; the first match wins.
+_CONNECT_CAUSES: tuple[tuple[str, Cause], ...] = (
+    ("connection refused", Cause.REFUSED),
+    ("timeout expired", Cause.TIMED_OUT),
+    ("timed out", Cause.TIMED_OUT),
+    ("failed to resolve host", Cause.NAME_NOT_RESOLVED),
+    ("could not translate host name", Cause.NAME_NOT_RESOLVED),
+    ("name or service not known", Cause.NAME_NOT_RESOLVED),
+    ("network is unreachable", Cause.NETWORK_UNREACHABLE),
+    ("no route to host", Cause.NETWORK_UNREACHABLE),
+    ("authentication failed", Cause.AUTHENTICATION_FAILED),
+    ("no password supplied", Cause.AUTHENTICATION_FAILED),
+    ("no pg_hba.conf entry", Cause.AUTHENTICATION_FAILED),
+    ('role "', Cause.AUTHENTICATION_FAILED),  # role "x" does not exist
+    ("ssl", Cause.TLS_FAILED),
+    ("permission denied", Cause.MISSING_PRIVILEGE),
+    ("does not exist", Cause.NOT_FOUND),  # database "x" does not exist
+)
 
 
 def describe_pg_error(exc: BaseException) -> str:
@@ -70,11 +92,35 @@ def connect(
             tcp_user_timeout=TCP_USER_TIMEOUT_MS,
         )
     except psycopg.Error as exc:
-        raise ProbeError(f"cannot connect to {redact_dsn(dsn)}: {describe_pg_error(exc)}") from None
+        raise MeasurementError(
+            f"cannot connect to {redact_dsn(dsn)}: {describe_pg_error(exc)}",
+            cause=connect_cause(exc),
+            where=server_address(dsn),
+        ) from None
     try:
         yield conn
     finally:
         conn.close()
+
+
+def connect_cause(exc: BaseException) -> Cause:
+    """Why libpq could not connect, from its message (it raises one class for all)."""
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return Cause.MISSING_PRIVILEGE
+    text = str(exc).lower()
+    return next((cause for words, cause in _CONNECT_CAUSES if words in text), Cause.FAILED)
+
+
+def server_address(dsn: str) -> str:
+    """host:port a DSN points at (libpq's defaults filled in), printable; never its password."""
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "the configured server"
+    env = os.environ
+    host = str(parts.get("host") or parts.get("hostaddr") or env.get("PGHOST") or "local socket")
+    port = str(parts.get("port") or env.get("PGPORT") or 5432)
+    return printable(f"{host}:{port}", 120)
 
 
 def session_bound(
@@ -105,9 +151,10 @@ def run_bounded(bound: float, what: str, func: Callable[..., T], *args: Any) -> 
 
     threading.Thread(target=work, name="maintcheck-pg", daemon=True).start()
     if not done.wait(bound):
-        raise ProbeError(
+        raise MeasurementError(
             f"{what} did not answer within {bound:g}s (a stopped server or a dropped network: "
-            "statement_timeout cannot fire)"
+            "statement_timeout cannot fire)",
+            cause=Cause.TIMED_OUT,
         )
     ok, value = outcome[0]
     if not ok:
@@ -121,6 +168,8 @@ class PingResult:
     errors: list[str]
     samples: int
     server_version: str | None = None
+    failed_ms: list[float] = field(default_factory=list)  # time until each failed sample failed
+    failure: MeasurementError | None = None  # the first failure, classified
 
 
 def ping(dsn: str, samples: int = 1, timeout: float = 5.0) -> PingResult:
@@ -133,11 +182,17 @@ def ping(dsn: str, samples: int = 1, timeout: float = 5.0) -> PingResult:
             with connect(dsn, connect_timeout=timeout, statement_timeout=timeout) as conn:
                 row = conn.execute("SELECT current_setting('server_version'), 1").fetchone()
                 result.server_version = str(row[0]) if row else None
-        except ProbeError as exc:
-            result.errors.append(str(exc))
+        except MeasurementError as exc:
+            _failed(result, started, exc)
             continue
         except psycopg.Error as exc:
-            result.errors.append(describe_pg_error(exc))
+            _failed(result, started, MeasurementError(describe_pg_error(exc), cause=Cause.FAILED))
             continue
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
     return result
+
+
+def _failed(result: PingResult, started: float, exc: MeasurementError) -> None:
+    result.failed_ms.append((time.perf_counter() - started) * 1000)
+    result.errors.append(str(exc))
+    result.failure = result.failure or exc

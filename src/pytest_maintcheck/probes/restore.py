@@ -193,6 +193,8 @@ class RestoreOutcome:
     refused: bool = False  # the restore role may run server programs: nothing was done
     skipped_extensions: list[str] = field(default_factory=list)
     performed: list[str] = field(default_factory=list)
+    # the restore target could not be reached: nothing was tried, so nothing can be judged
+    unreached: ProbeError | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -609,6 +611,8 @@ def restore_into_scratch(
                         _drop_scratch(admin, target_dsn, scratch, outcome, connect_timeout)
     except ProbeError as exc:
         outcome.error = outcome.error or str(exc)
+        if not outcome.scratch:  # before CREATE DATABASE only connect() raises ProbeError
+            outcome.unreached = exc
     except psycopg.Error as exc:
         outcome.error = outcome.error or describe_pg_error(exc)
     outcome.total_duration = round(time.perf_counter() - started, 3)

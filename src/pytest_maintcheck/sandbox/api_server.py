@@ -54,11 +54,22 @@ def ec_public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
 
 
 class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer with a deep backlog, no reverse DNS and no traceback spam."""
+    """ThreadingHTTPServer with a deep backlog, no reverse DNS and no traceback spam; it
+    counts the connections open at once (accepted, not yet closed)."""
 
     daemon_threads = True
     request_queue_size = 256  # the default 5 drops bursts of concurrent connections
     api: SandboxApi
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.api._count_connection(+1)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            self.api._count_connection(-1)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a getfqdn() lookup that can stall for seconds
@@ -178,6 +189,7 @@ class SandboxApi:
         oidc_missing_issuer: bool = False,
         oidc_overrides: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
+        backlog: int = 256,
     ) -> None:
         if ssl_context is None and certfile is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -185,6 +197,8 @@ class SandboxApi:
         self._ssl_context = ssl_context
         self.ca_file = Path(ca_file) if ca_file is not None else None  # for clients to verify us
         self.host = host
+        # listen(backlog): 5 is Python's socketserver default, and common in small services
+        self.backlog = backlog
         self.latency_ms = latency_ms
         self.fail_every = fail_every
         self.health_status = health_status
@@ -200,6 +214,8 @@ class SandboxApi:
         self._health_requests = 0
         self._in_flight = 0
         self._peak_in_flight = 0
+        self._connections = 0
+        self._peak_connections = 0
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -219,7 +235,14 @@ class SandboxApi:
         """Bind a free port and serve from a daemon thread."""
         if self._server is not None:
             return self
-        server = _Server((self.host, 0), _Handler)
+        server = _Server((self.host, 0), _Handler, bind_and_activate=False)
+        server.request_queue_size = self.backlog
+        try:
+            server.server_bind()
+            server.server_activate()
+        except OSError:
+            server.server_close()
+            raise
         server.api = self
         if self._ssl_context is not None:
             # handshake deferred to the handler thread so one slow client cannot block accept()
@@ -257,6 +280,11 @@ class SandboxApi:
         with self._lock:
             self._in_flight -= 1
 
+    def _count_connection(self, change: int) -> None:
+        with self._lock:
+            self._connections += change
+            self._peak_connections = max(self._peak_connections, self._connections)
+
     def _count_health(self) -> int:
         """The 1-based number of this /health request, so fail_every=N fails every Nth."""
         with self._lock:
@@ -271,6 +299,15 @@ class SandboxApi:
     def peak_in_flight(self) -> int:
         """The most requests this server was answering at the same moment (shows concurrency)."""
         return self._peak_in_flight
+
+    @property
+    def peak_connections(self) -> int:
+        """The most client connections this server had open at the same moment."""
+        return self._peak_connections
+
+    @property
+    def open_connections(self) -> int:
+        return self._connections
 
     @property
     def port(self) -> int:
