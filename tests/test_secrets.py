@@ -151,7 +151,14 @@ def test_credentials_in_health_urls_reach_no_output_log_junit_or_page(
     shown = {h["service"]: h["endpoints"] for h in run.record("health.json")}
     assert shown["billing"] == [f"http://svc:***@{host}/health?token=***"]
     assert shown["portal"] == [https_api.url("/health") + "?access_token=***&region=***"]
-    assert f"down unreachable at http://127.0.0.1:{closed}/health?token=***" in output
+    assert (
+        f"down: could not measure: connection refused at http://127.0.0.1:{closed}/health?token=***"
+        in output
+    )
+    assert (
+        f"Nothing accepts connections at http://127.0.0.1:{closed}/health?token=***: start"
+        in output
+    )
 
 
 # ---------------------------------------------------------------------------- point 5
@@ -257,7 +264,7 @@ def test_urls_lose_userinfo_passwords_and_every_query_value() -> None:
     assert redact_url("postgresql://maint@db/clinical") == "postgresql://maint@db/clinical"
     assert redact_url("https://h/docs#section-2") == "https://h/docs#section-2"
     assert redact_urls("at http://h/a?sig=s1, then https://u:p@h2/") == (
-        "at http://h/a?sig=*** then https://u:***@h2/"
+        "at http://h/a?sig=***, then https://u:***@h2/"
     )
 
 

@@ -1155,7 +1155,14 @@ def _mask_values(query: str) -> str:
 
 def redact_urls(text: str) -> str:
     """Every URL in a text with its credentials and query values masked (see redact_url)."""
-    return _URL.sub(lambda m: redact_url(m.group(0)), text) if "://" in text else text
+    return _URL.sub(_redact_match, text) if "://" in text else text
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    """Punctuation that ends a sentence after a URL ('at http://h/x?a=1: start it') stays."""
+    url = match.group(0)
+    bare = url.rstrip(".,;:!?)]}")
+    return redact_url(bare) + url[len(bare) :]
 
 
 def dsn_password(dsn: str) -> str | None:

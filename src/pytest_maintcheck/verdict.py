@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -91,6 +91,15 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("reviewAge", "seconds", label="time since policy review"),
     Metric("daysToFull", "days", higher_is_worse=False, label="days to full"),
 )
+
+
+SHOWN_PER_THRESHOLD = 20  # findings listed one by one before "+N more"
+
+
+def _worst(threshold: Threshold, values: list[float]) -> float | None:
+    if not values:
+        return None
+    return max(values) if threshold.about.higher_is_worse else min(values)
 
 
 class ThresholdError(ValueError):
@@ -283,14 +292,81 @@ class Assessment:
         self.thresholds[key or name] = threshold.to_json()
         if value is None:
             return Verdict.PASS
+        return self._judged(threshold, value, subject=subject, action=action, severity=severity)
+
+    def measure_each(
+        self,
+        threshold: Threshold | None,
+        subjects: Iterable[tuple[str, float | None]],
+        *,
+        action: str | Callable[[str], str] | None = None,
+        key: str | None = None,
+        severity: str | None = None,
+        shown: int = SHOWN_PER_THRESHOLD,
+    ) -> Verdict:
+        """Judge many subjects (tables, accounts, files) against one threshold.
+
+        The worst value is the check's metric; each subject past a level is a finding of its
+        own, the first ``shown`` of them worst first, then one "+N more". ``action`` may be a
+        function of the subject (``VACUUM ... <table>``). A subject whose value is None was not
+        measured: it never passes silently, it is named in a note.
+        """
+        if threshold is None:
+            return Verdict.PASS
+        name = key or threshold.metric
+        every = list(subjects)
+        measured = [(s, v) for s, v in every if v is not None]
+        unmeasured = [s for s, v in every if v is None]
+        worst = _worst(threshold, [v for _, v in measured])
+        self.metrics[name] = worst
+        self.thresholds[name] = threshold.to_json()
+        crossed = [(s, v) for s, v in measured if threshold.judge(v) is not Verdict.PASS]
+        crossed.sort(key=lambda sv: sv[1], reverse=threshold.about.higher_is_worse)
+        verdict = Verdict.PASS
+        for subject, value in crossed[:shown]:
+            todo = action(subject) if callable(action) else action
+            verdict = verdict.worst(
+                self._judged(threshold, value, subject=subject, action=todo, severity=severity)
+            )
+        if len(crossed) > shown:
+            rest = crossed[shown:]
+            level = max((threshold.judge(v) for _, v in rest), key=lambda v: v.rank)
+            self.add_finding(
+                level,
+                f"+{len(rest)} more past {threshold.describe()}: "
+                + ", ".join(s for s, _ in rest[:10])
+                + (" ..." if len(rest) > 10 else ""),
+                action(rest[0][0]) if callable(action) else action,
+                severity=severity,
+            )
+            verdict = verdict.worst(level)
+        if unmeasured:
+            self.add_finding(
+                Verdict.PASS,
+                f"{threshold.about.label or threshold.metric} not measured for "
+                + ", ".join(unmeasured[:10])
+                + (f" (+{len(unmeasured) - 10} more)" if len(unmeasured) > 10 else ""),
+            )
+        return verdict
+
+    def _judged(
+        self,
+        threshold: Threshold,
+        value: float,
+        *,
+        subject: str,
+        action: str | None,
+        severity: str | None,
+    ) -> Verdict:
+        """One value against a threshold: a finding when it crosses a level."""
         verdict = threshold.judge(value)
         if verdict is not Verdict.PASS:
             about = threshold.about
             what = f"{subject}: " if subject else ""
             self.add_finding(
                 verdict,
-                f"{what}{about.label or name} {format_value(name, value, about.unit)} "
-                f"({threshold.describe()})",
+                f"{what}{about.label or threshold.metric} "
+                f"{format_value(threshold.metric, value, about.unit)} ({threshold.describe()})",
                 action,
                 severity=severity,
             )
