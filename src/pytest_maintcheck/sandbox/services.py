@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from pytest_maintcheck.sandbox.api_server import port_is_open
 from pytest_maintcheck.sandbox.postgres import (
@@ -63,7 +63,7 @@ class _Service:
         self._log: IO[bytes] | None = None
         self._run_as: _RunAs | None = None
 
-    def __enter__(self) -> _Service:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -83,7 +83,7 @@ class _Service:
             for p in paths:
                 os.chown(p, self._run_as.uid, self._run_as.gid)
 
-    def start(self) -> _Service:
+    def start(self) -> Self:
         if self._proc is not None:
             return self
         try:
