@@ -9,7 +9,6 @@ DATABASE, GRANT, roles) or in its pg_hba.conf, restored afterwards.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,32 +27,15 @@ from pytest_maintcheck.probes.pg_config_review import (
     review_snapshot,
 )
 from pytest_maintcheck.rules.configuration import hba_problems, judge_configuration
-from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase, make_ca
-from pytest_maintcheck.sandbox.services import hand_to_servers, server_files_dir
+from pytest_maintcheck.sandbox import PostgresCluster, SandboxDatabase
 from pytest_maintcheck.verdict import Assessment, Verdict
-
-SECURE_SETTINGS = {
-    "ssl": "on",
-    "ssl_min_protocol_version": "TLSv1.2",
-    "log_connections": "on",
-    "log_disconnections": "on",
-    "log_statement": "ddl",
-    "password_encryption": "scram-sha-256",
-}
+from secure_postgres import secure_cluster_running
 
 
 @pytest.fixture(scope="module")
 def secure_cluster() -> Iterator[PostgresCluster]:
-    """TLS on (a certificate from a CA made here), logging on, data checksums on."""
-    tls = server_files_dir("maintcheck-pg-tls-")
-    try:
-        cert, key = make_ca().issue(["127.0.0.1", "localhost"]).write(tls)
-        hand_to_servers(tls)
-        settings = {**SECURE_SETTINGS, "ssl_cert_file": str(cert), "ssl_key_file": str(key)}
-        with PostgresCluster(settings=settings, initdb_args=("--data-checksums",)) as cluster:
-            yield cluster
-    finally:
-        shutil.rmtree(tls, ignore_errors=True)
+    with secure_cluster_running() as cluster:
+        yield cluster
 
 
 @contextmanager

@@ -451,6 +451,27 @@ CHECKS: dict[str, CheckSpec] = {
             *_RECOVERY,
         ),
         _spec(
+            "encryption_in_transit",
+            "monthly",
+            "Encryption in transit",
+            "high",
+            ENCRYPTION,
+            "security",
+            "Serve the endpoint over TLS, or set sslmode=verify-full and ssl=on for databases; "
+            "exempt only with a written justification.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "encryption_at_rest",
+            "monthly",
+            "Encryption at rest",
+            "high",
+            ENCRYPTION,
+            "security",
+            "Encrypt the backups named (age or gpg, or repoN-cipher-type for pgBackRest).",
+            *_RECOVERY,
+        ),
+        _spec(
             "host_resources",
             "daily",
             "Host resources",
