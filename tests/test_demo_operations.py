@@ -45,3 +45,5 @@ def test_operations_part_plants_its_faults(tmp_path: Path, monkeypatch: pytest.M
     patches = config["securityPatches"]
     assert Path(patches["rebootFlag"]).exists()
     assert len(list(Path(patches["advisories"]).glob("*.json"))) == 1
+    assert config["encryption"]["exempt"][0]["target"] == "db-host"
+    assert "atRest" not in config["encryption"]  # no backups part in this test

@@ -153,8 +153,8 @@ def measure_local(exclude: Sequence[str] = ()) -> HostResources:
             continue
         found.append(
             Filesystem(
-                mountpoint=part.mountpoint,
-                device=part.device,
+                mountpoint=printable(part.mountpoint, 200),
+                device=printable(part.device, 200),
                 fstype=part.fstype,
                 size_bytes=st.f_blocks * st.f_frsize,
                 avail_bytes=st.f_bavail * st.f_frsize,
@@ -227,9 +227,9 @@ def parse_node_exporter(text: str, source: str, exclude: Sequence[str] = ()) -> 
                     cpus.add(labels.get("cpu", ""))
                 elif name in wanted_fs:
                     key = (
-                        labels.get("mountpoint", ""),
-                        labels.get("device", ""),
-                        labels.get("fstype", ""),
+                        printable(labels.get("mountpoint", ""), 200),
+                        printable(labels.get("device", ""), 200),
+                        printable(labels.get("fstype", ""), 40),
                     )
                     fs.setdefault(key, {})[wanted_fs[name]] = float(sample.value)
                 elif name.startswith(("node_load", "node_memory_")):

@@ -20,6 +20,7 @@ from pytest_maintcheck.probes.postgres import (
     run_bounded,
     session_bound,
 )
+from pytest_maintcheck.redact import printable
 
 ADMIN_DATABASE = "pgbouncer"
 # the server-side columns of SHOW POOLS: every connection the pool holds, whatever its state
@@ -49,8 +50,8 @@ class Pool:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Pool:
         return cls(
-            database=str(row.get("database", "")),
-            user=str(row.get("user", "")),
+            database=printable(str(row.get("database", "")), 100),
+            user=printable(str(row.get("user", "")), 100),
             clients=sum(_int(row, c) for c in CLIENT_COLUMNS),
             waiting=_int(row, "cl_waiting"),
             servers=sum(_int(row, c) for c in SERVER_COLUMNS),
@@ -114,17 +115,19 @@ def _read(dsn: str, connect_timeout: float) -> PoolerState:
             state = PoolerState(pools=[Pool.from_row(r) for r in _rows(conn, "SHOW POOLS")])
             state.databases = [
                 PoolDatabase(
-                    str(r.get("name")),
+                    printable(str(r.get("name")), 100),
                     _int(r, "pool_size"),
                     _int(r, "reserve_pool"),
                     _int(r, "max_connections"),
                 )
                 for r in _rows(conn, "SHOW DATABASES")
             ]
-            state.config = {str(r["key"]): str(r["value"]) for r in _rows(conn, "SHOW CONFIG")}
+            state.config = {
+                str(r["key"]): printable(str(r["value"]), 200) for r in _rows(conn, "SHOW CONFIG")
+            }
             state.stats = [
                 {
-                    "database": str(r.get("database")),
+                    "database": printable(str(r.get("database")), 100),
                     "avgWaitUs": _int(r, "avg_wait_time"),
                     "totalQueries": _int(r, "total_query_count"),
                 }

@@ -9,7 +9,9 @@ a planted fault where one is cheap:
 - PgBouncer, when installed, in front of the demo database with a pool that may open more
   server connections than PostgreSQL allows; otherwise the demo says it skipped pooling;
 - security patches: an OSV advisory written for the installed ``bash`` package and a pending
-  reboot flag; the PostgreSQL minor release against its own (passing) minimum.
+  reboot flag; the PostgreSQL minor release against its own (passing) minimum;
+- encryption: the demo database has no TLS and the nightly dumps are plain pg_dump archives
+  where age is expected (the loopback node_exporter is exempt, with its justification).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def operations(ctx: DemoContext) -> None:
     ]
     _pooling(ctx, monitor)
     _patches(ctx)
+    _encryption(ctx, hosts)
 
 
 def _plant_configuration_faults(ctx: DemoContext, monitor: str) -> None:
@@ -118,6 +121,20 @@ def _patches(ctx: DemoContext) -> None:
         (folder / f"{advisory['id']}.json").write_text(json.dumps(advisory, indent=2))
         section["advisories"] = str(folder)
     ctx.config["securityPatches"] = section
+
+
+def _encryption(ctx: DemoContext, hosts: list[dict[str, object]]) -> None:
+    """The demo's database runs without TLS and its nightly dumps are plain pg_dump archives:
+    both real findings. The loopback node_exporter is exempt, with its justification."""
+    section: dict[str, object] = {}
+    if any(h["name"] == "db-host" for h in hosts):
+        section["exempt"] = [
+            {"target": "db-host", "justification": "demo: node_exporter on 127.0.0.1 only"}
+        ]
+    names = {b.get("name") for b in ctx.config.get("backups", [])}
+    if "clinical-nightly" in names:
+        section["atRest"] = [{"backup": "clinical-nightly", "envelope": "age"}]
+    ctx.config["encryption"] = section
 
 
 def _bash_advisory() -> dict[str, object] | None:
