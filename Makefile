@@ -26,6 +26,7 @@ lint: $(BIN)/.installed
 test: $(BIN)/.installed lint
 	scripts/ensure-postgres
 	scripts/ensure-tools
+	scripts/ensure-services
 	$(BIN)/pytest tests -n 2 -p no:cacheprovider -q
 
 bench: $(BIN)/.installed

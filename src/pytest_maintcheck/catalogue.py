@@ -97,6 +97,38 @@ POLICY = Category(
         "NIST SP 800-53 PL-2",
     ),
 )
+CONFIGURATION = Category(
+    "Secure configuration and audit logging",
+    (
+        "HIPAA 164.312(b) audit controls",
+        "HIPAA 164.312(d) person or entity authentication",
+        "HIPAA 164.312(e)(2)(ii) encryption",
+        "NIST SP 800-53 CM-6",
+        "NIST SP 800-53 CM-7",
+        "NIST SP 800-53 AU-2",
+        "NIST SP 800-53 AU-12",
+        "NIST SP 800-53 IA-5",
+    ),
+)
+ENCRYPTION = Category(
+    "Encryption in transit and at rest",
+    (
+        "HIPAA 164.312(e)(2)(ii) encryption",
+        "HIPAA 164.312(a)(2)(iv) encryption and decryption",
+        "NIST SP 800-53 SC-8",
+        "NIST SP 800-53 SC-28",
+    ),
+)
+CAPACITY = Category(
+    "Capacity and resource management",
+    (
+        "HIPAA 164.308(a)(7)(ii)(E) applications and data criticality analysis",
+        "HIPAA 164.308(a)(1)(ii)(D) information system activity review",
+        "NIST SP 800-53 CP-2(2) capacity planning",
+        "NIST SP 800-53 SC-5 denial-of-service protection",
+        "NIST SP 800-53 SI-4",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -402,6 +434,88 @@ CHECKS: dict[str, CheckSpec] = {
                 *_RECOVERY,
             )
             for suite in SUITES
+        ),
+        _spec(
+            "config_review",
+            "monthly",
+            "PostgreSQL configuration review",
+            "high",
+            CONFIGURATION,
+            "security",
+            "Change each setting named to its expected value (ALTER SYSTEM or postgresql.conf, "
+            "pg_hba.conf) and reload.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "postgres_version",
+            "monthly",
+            "PostgreSQL patch level",
+            "high",
+            PATCHING,
+            "security",
+            "Install the newest minor release of this PostgreSQL major and restart in a window.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "security_patches",
+            "monthly",
+            "Security patches",
+            "high",
+            PATCHING,
+            "security",
+            "Install the fixed package versions (apt-get upgrade) and reboot if asked to.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "encryption_in_transit",
+            "monthly",
+            "Encryption in transit",
+            "high",
+            ENCRYPTION,
+            "security",
+            "Serve the endpoint over TLS, or set sslmode=verify-full and ssl=on for databases; "
+            "exempt only with a written justification.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "encryption_at_rest",
+            "monthly",
+            "Encryption at rest",
+            "high",
+            ENCRYPTION,
+            "security",
+            "Encrypt the backups named (age or gpg, or repoN-cipher-type for pgBackRest).",
+            *_RECOVERY,
+        ),
+        _spec(
+            "host_resources",
+            "daily",
+            "Host resources",
+            "high",
+            CAPACITY,
+            "performance",
+            "Find what uses the CPU, memory or space named; free it or add capacity.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "resource_allocation",
+            "weekly",
+            "PostgreSQL memory allocation",
+            "medium",
+            CAPACITY,
+            "performance",
+            "Size shared_buffers, work_mem and effective_cache_size to the host's memory.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "connection_pooling",
+            "weekly",
+            "Connection pooling",
+            "high",
+            CAPACITY,
+            "performance",
+            "Raise the pool size or max_client_conn, or find the clients holding connections.",
+            *_RECOVERY,
         ),
     )
 }

@@ -25,6 +25,14 @@ from pytest_maintcheck.units import UnitError, parse_duration
 if TYPE_CHECKING:
     import jsonschema
     import yaml
+
+    from pytest_maintcheck.config_operations import (
+        ConfigReview,
+        Encryption,
+        Host,
+        Pooler,
+        SecurityPatches,
+    )
 from pytest_maintcheck.verdict import Metric, Threshold, ThresholdError
 
 Path_ = tuple[str | int, ...]
@@ -344,6 +352,12 @@ class Config:
     # the names the config gives things (services, databases, system ...): never masked as a
     # secret, even when a secret happens to equal one
     public_names: frozenset[str] = frozenset()
+    # issue 14's sections, built in config_operations.py
+    config_review: tuple[ConfigReview, ...] = ()
+    hosts: tuple[Host, ...] = ()
+    pooling: tuple[Pooler, ...] = ()
+    security_patches: SecurityPatches | None = None
+    encryption: Encryption | None = None
 
     def database(self, name: str) -> Database:
         return self.databases[name]
@@ -690,6 +704,9 @@ class _Builder:
         }
         self.secrets.update(v for v in webhooks.values() if v)
         capacity = raw.get("capacity", {})
+        from pytest_maintcheck.config_operations import build_operations
+
+        operations = build_operations(self, raw)
         return Config(
             path=self.path,
             version=raw["version"],
@@ -721,6 +738,7 @@ class _Builder:
             prometheus_textfile=self.file(raw.get("reporting", {}).get("prometheusTextfile")),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             public_names=frozenset(self.reader.public),
+            **operations,
         )
 
     def _unique(self, section: str, names: list[str], key: str) -> None:

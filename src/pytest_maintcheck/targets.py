@@ -92,4 +92,35 @@ TARGETS: dict[str, TargetKind] = {
         )
         for suite in ("daily", "weekly", "monthly")
     },
+    # issue 14: configuration review, patches, encryption, hosts, pooling
+    "reviewed_database": TargetKind(
+        "configReview", lambda c: c.config_review, lambda t: t.database
+    ),
+    "patched_database": TargetKind(
+        "configReview (with securityPatches.minimumVersions)",
+        lambda c: (
+            c.config_review if c.security_patches and c.security_patches.minimum_versions else ()
+        ),
+        lambda t: t.database,
+    ),
+    "allocated_database": TargetKind(
+        "configReview (with host)",
+        lambda c: [r for r in c.config_review if r.host],
+        lambda t: t.database,
+    ),
+    "patch_policy": TargetKind(
+        "securityPatches",
+        lambda c: [c.security_patches] if c.security_patches else [],
+        lambda _t: "local-packages",
+    ),
+    "encryption_policy": TargetKind(
+        "encryption", lambda c: [c.encryption] if c.encryption else [], lambda _t: "in-transit"
+    ),
+    "encrypted_store": TargetKind(
+        "encryption.atRest",
+        lambda c: c.encryption.at_rest if c.encryption else (),
+        lambda t: t.name,
+    ),
+    "host": TargetKind("hosts", lambda c: c.hosts, lambda t: t.name),
+    "pooler": TargetKind("pooling", lambda c: c.pooling, lambda t: t.name),
 }

@@ -90,6 +90,18 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("openSessions", "count", label="open sessions"),
     Metric("reviewAge", "seconds", label="time since policy review"),
     Metric("daysToFull", "days", higher_is_worse=False, label="days to full"),
+    # host resources, pooling and memory allocation (issue 14)
+    Metric("cpuLoad", "count", label="5-minute load per core"),
+    Metric("memory", "ratio", label="memory used"),
+    Metric("swap", "ratio", label="swap used"),
+    Metric("clientsWaiting", "count", label="clients waiting"),
+    Metric("maxWait", "seconds", label="longest client wait"),
+    Metric("clientConnections", "ratio", label="client connections of max_client_conn"),
+    Metric("poolUsage", "ratio", label="server connections of pool size"),
+    Metric("serverConnections", "ratio", label="pool server connections of max_connections"),
+    Metric("sharedBuffers", "ratio", label="shared_buffers of host memory"),
+    Metric("memoryCommitment", "ratio", label="worst-case PostgreSQL memory of host memory"),
+    Metric("effectiveCache", "ratio", label="effective_cache_size of host memory"),
 )
 
 

@@ -144,7 +144,9 @@ class PostgresCluster:
         shutdown_timeout: float = 15.0,
         track_io_timing: bool = True,
         settings: Mapping[str, str] | None = None,
+        initdb_args: tuple[str, ...] = (),  # e.g. ("--data-checksums",)
     ) -> None:
+        self._initdb_args = initdb_args
         self._bindir = Path(bindir) if bindir is not None else None
         self._superuser = superuser
         self._password = secrets.token_urlsafe(24)
@@ -222,6 +224,7 @@ class PostgresCluster:
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",
+                *self._initdb_args,
             ]
         )  # fmt: skip
         pwfile.unlink()
