@@ -115,6 +115,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_maintcheck.site_hooks import SiteChecks  # the site's own checks
 
     config.pluginmanager.register(SiteChecks(state), "maintcheck-site-checks")
+    if not state.is_worker:
+        from pytest_maintcheck.ops_hooks import RunLockHooks  # one run per suite and config
+
+        config.pluginmanager.register(RunLockHooks(state), "maintcheck-run-lock")
     if config.pluginmanager.hasplugin("html"):
         from pytest_maintcheck.report.html import HtmlHooks
 
