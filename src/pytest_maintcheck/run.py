@@ -54,6 +54,7 @@ class RunState:
     file_mode: int = 0o600  # of every file the run writes; folders get x where r
     notices: list[str] = field(default_factory=list)  # for the operator, at the end of the run
     not_written: list[str] = field(default_factory=list)  # files a full disk kept us from writing
+    signer: Any = None  # chain.Signer when signing is configured: signs each run's log
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -92,6 +93,10 @@ class RunState:
             [*self.config.secrets, *secret_values(os.environ)],
             public=self.config.public_names | _vocabulary(),
         )
+        if self.config.signing is not None and not self.is_worker:
+            from pytest_maintcheck.chain import load_signer  # a bad key stops the run here
+
+            self.signer = load_signer(self.config)
 
     def scrub_report(self, report: Any) -> None:
         """What pytest, JUnit and pytest-html print of a report, redacted: a traceback that
@@ -225,6 +230,7 @@ class RunState:
                 records,
                 self.redact,
                 self.file_mode,
+                signer=self.signer,
             )
         except OSError as exc:  # a full disk: no partial file stays, the summary says which
             if self.planned_run_dir.is_dir():
@@ -232,6 +238,18 @@ class RunState:
             else:
                 self.discard_staging()
             self.not_written.append(self._what_failed(exc, self.staging_dir))
+        if self.config.prometheus_textfile is not None:
+            from pytest_maintcheck.export.prometheus import export_run
+
+            self.notices.extend(
+                export_run(
+                    self.config.prometheus_textfile,
+                    list(self.results.values()),
+                    started=self.started_at,
+                    finished=finished,
+                    interrupted=session_interrupted,
+                )
+            )
 
     def _what_failed(self, exc: OSError, default: Path) -> str:
         """The file as the operator will look for it: in the run folder, not the staging one."""
