@@ -47,6 +47,52 @@ def add_commands(sub: Any) -> None:
         help="start each chain at this run (older runs were pruned on purpose)",
     )
 
+    _command(
+        sub,
+        "rules",
+        "print Prometheus alerting rules mirroring the config's thresholds",
+        "Print a Prometheus rule file (YAML, valid for promtool check rules) over the "
+        "reporting.prometheusTextfile series: a rule per warn and fail level of each target, "
+        "one for any violated or degraded check, one per suite overdue for a success.",
+    )
+    monitoring = _command(
+        sub,
+        "monitoring-config",
+        "print the seed's MonitoringConfig record (metrics, alerts, dashboards) as JSON",
+        "Print the MonitoringConfig record of this config as JSON: each exported metric with "
+        "its type, interval and retention; each alert with its condition, threshold, "
+        "duration and channels; and a dashboard listing.",
+    )
+    monitoring.add_argument(
+        "--retention",
+        default="15d",
+        help="how long your Prometheus keeps the series (default: 15d, its own default)",
+    )
+    schedule = _command(
+        sub,
+        "schedule",
+        "print crontab lines (or systemd units) running each suite, with MaintenanceScript records",
+        "Print crontab lines running the daily, weekly and monthly suites, each under its "
+        "MaintenanceScript record (a comment); install with: maintcheck schedule | crontab -. "
+        "With --systemd, a service and a timer unit per suite instead.",
+    )
+    schedule.add_argument(
+        "--systemd", action="store_true", help="systemd service and timer units instead"
+    )
+    schedule.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --systemd: write the unit files into DIR instead of printing them",
+    )
+    schedule.add_argument("--user", help="with --systemd: User= of the services")
+    schedule.add_argument(
+        "--log-dir", type=Path, metavar="DIR", help="crontab: where run output goes (report dir)"
+    )
+    schedule.add_argument(
+        "--json", action="store_true", help="print the MaintenanceScript records only, as JSON"
+    )
+
 
 def _command(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -77,10 +123,15 @@ def dispatch(args: argparse.Namespace, rest: list[str]) -> int:
             raise UsageError(f"unrecognized arguments: {' '.join(rest)}; see --help")
         if args.command == "verify":
             return _verify(args)
+        config = load_config_arg(args.config, required=True)
+        if args.command == "rules":
+            return _rules(config)
+        if args.command == "monitoring-config":
+            return _monitoring(config, args.retention)
+        return _schedule(config, args)
     except UsageError as exc:
         print(f"maintcheck {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    raise AssertionError(f"not an ops command: {args.command}")
 
 
 def load_config_arg(given: Path | None, *, required: bool) -> Any:
@@ -165,3 +216,67 @@ def _print_chain(chain: Any, trusted: dict[str, str]) -> bool:
     if chain.before_chain:
         print(f"  {chain.before_chain} older run(s) from before the chain began: not covered")
     return False
+
+
+# ---------------------------------------------------------------------------- monitoring
+
+
+def _rules(config: Any) -> int:
+    import yaml
+
+    from pytest_maintcheck.export.rules import rules_document
+
+    header = (
+        f"# Prometheus alerting rules for {config.system or config.path.name}, "
+        "made by maintcheck rules\n"
+    )
+    body = yaml.safe_dump(rules_document(config), sort_keys=False, allow_unicode=True, width=1000)
+    sys.stdout.write(header + body)
+    return 0
+
+
+def _monitoring(config: Any, retention: str) -> int:
+    import json
+
+    from pytest_maintcheck.export.rules import monitoring_config
+    from pytest_maintcheck.units import UnitError, parse_duration
+
+    try:
+        parse_duration(retention)
+    except UnitError as exc:
+        raise UsageError(f"--retention: {exc}") from None
+    sys.stdout.write(json.dumps(monitoring_config(config, retention), indent=2) + "\n")
+    return 0
+
+
+def _schedule(config: Any, args: argparse.Namespace) -> int:
+    import json
+
+    from pytest_maintcheck.export.schedule import crontab, scripts, systemd_units
+
+    if (args.output_dir or args.user) and not args.systemd:
+        raise UsageError("--output-dir and --user go with --systemd")
+    if args.json:
+        records = scripts(config, args.report_dir, systemd=args.systemd)
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return 0
+    if not args.systemd:
+        sys.stdout.write(crontab(config, args.report_dir, args.log_dir))
+        return 0
+    units = systemd_units(config, args.report_dir, args.user)
+    if args.output_dir is None:
+        for name, text in units.items():
+            sys.stdout.write(f"# ---- {name} ----\n{text}\n")
+        return 0
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in units.items():
+            (args.output_dir / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write into {args.output_dir}: {exc.strerror or exc}") from None
+    print(
+        f"wrote {len(units)} units into {args.output_dir}; install: copy them to "
+        "/etc/systemd/system, then systemctl daemon-reload && systemctl enable --now "
+        + " ".join(n for n in units if n.endswith(".timer"))
+    )
+    return 0
