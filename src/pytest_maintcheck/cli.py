@@ -39,6 +39,7 @@ exit status:
   4  usage or config error (one line naming file, line and key), or a report folder that
      cannot be written
   5  no check selected
+  75 another run of the same suite and config holds the run lock: nothing was done
 """
 
 
