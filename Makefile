@@ -25,6 +25,7 @@ lint: $(BIN)/.installed
 
 test: $(BIN)/.installed lint
 	scripts/ensure-postgres
+	scripts/ensure-ops-tools
 	scripts/ensure-tools
 	scripts/ensure-services
 	$(BIN)/pytest tests -n 2 -p no:cacheprovider -q

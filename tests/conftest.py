@@ -16,3 +16,11 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     """pytester clears PYTEST_ADDOPTS; inner runs get only the plugins a test means to run."""
     monkeypatch.setenv("PYTEST_ADDOPTS", OTHER_PLUGINS_OFF)
     return pytester
+
+
+@pytest.fixture(autouse=True)
+def _own_lock_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test has its own run-lock folder: parallel tests running one config never collide."""
+    monkeypatch.setenv("MAINTCHECK_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))

@@ -39,6 +39,7 @@ exit status:
   4  usage or config error (one line naming file, line and key), or a report folder that
      cannot be written
   5  no check selected
+  75 another run of the same suite and config holds the run lock: nothing was done
 """
 
 
@@ -98,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("schema", help="print the JSON Schema of maintcheck.yaml", allow_abbrev=False)
+    from pytest_maintcheck import ops_cli  # verify, rules, monitoring-config, schedule
+
+    ops_cli.add_commands(sub)
     return parser
 
 
@@ -113,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
+    from pytest_maintcheck import ops_cli
+
+    if args.command in ops_cli.COMMANDS:
+        return ops_cli.dispatch(args, rest)
     if args.command != "run" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "demo":

@@ -324,6 +324,15 @@ class Probing:
 
 
 @dataclass(frozen=True)
+class Signing:
+    """Where the Ed25519 key that signs each run's log comes from: a file or a variable."""
+
+    key_file: Path | None = None
+    key_env: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole config, validated; built once per run and passed down."""
 
@@ -348,6 +357,7 @@ class Config:
     alert_webhooks: Mapping[str, str] = field(default_factory=dict)
     owners: Mapping[str, str] = field(default_factory=dict)
     prometheus_textfile: Path | None = None
+    signing: Signing | None = None
     secrets: frozenset[str] = frozenset()
     # the names the config gives things (services, databases, system ...): never masked as a
     # secret, even when a secret happens to equal one
@@ -736,10 +746,18 @@ class _Builder:
             alert_webhooks=webhooks,
             owners=dict(raw.get("owners", {})),
             prometheus_textfile=self.file(raw.get("reporting", {}).get("prometheusTextfile")),
+            signing=self._signing(raw.get("signing")),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             public_names=frozenset(self.reader.public),
             **operations,
         )
+
+    def _signing(self, raw: dict[str, Any] | None) -> Signing | None:
+        if raw is None:
+            return None
+        key = "keyFile" if "keyFile" in raw else "keyEnv"
+        line = self.reader.line(("signing", key))
+        return Signing(self.file(raw.get("keyFile")), raw.get("keyEnv"), line)
 
     def _unique(self, section: str, names: list[str], key: str) -> None:
         seen: set[str] = set()

@@ -135,6 +135,10 @@ def pytest_configure(config: pytest.Config) -> None:
         state.owns_html = True
     config.pluginmanager.register(LogRedaction(state), "maintcheck-log-redaction")
     config.pluginmanager.register(ResultCollector(state), "maintcheck-results")
+    if not state.is_worker:
+        from pytest_maintcheck.ops_hooks import RunLockHooks  # one run per suite and config
+
+        config.pluginmanager.register(RunLockHooks(state), "maintcheck-run-lock")
     if config.pluginmanager.hasplugin("html"):
         from pytest_maintcheck.report.html import HtmlHooks
 

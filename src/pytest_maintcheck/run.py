@@ -64,6 +64,7 @@ class RunState:
     # xdist: each running check's result should its worker die before the check ends
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     reruns: dict[str, int] = field(default_factory=dict)
+    signer: Any = None  # chain.Signer when signing is configured: signs each run's log
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -102,6 +103,10 @@ class RunState:
             [*self.config.secrets, *secret_values(os.environ)],
             public=self.config.public_names | _vocabulary(),
         )
+        if self.config.signing is not None and not self.is_worker:
+            from pytest_maintcheck.chain import load_signer  # a bad key stops the run here
+
+            self.signer = load_signer(self.config)
 
     def scrub_report(self, report: Any) -> None:
         """What pytest, JUnit and pytest-html print of a report, redacted: a traceback that
@@ -330,6 +335,7 @@ class RunState:
                 records,
                 self.redact,
                 self.file_mode,
+                signer=self.signer,
             )
         except OSError as exc:  # a full disk: no partial file stays, the summary says which
             if self.planned_run_dir.is_dir():
@@ -337,6 +343,18 @@ class RunState:
             else:
                 self.discard_staging()
             self.not_written.append(self._what_failed(exc, self.staging_dir))
+        if self.config.prometheus_textfile is not None:
+            from pytest_maintcheck.export.prometheus import export_run
+
+            self.notices.extend(
+                export_run(
+                    self.config.prometheus_textfile,
+                    list(self.results.values()),
+                    started=self.started_at,
+                    finished=finished,
+                    interrupted=session_interrupted,
+                )
+            )
 
     def _what_failed(self, exc: OSError, default: Path) -> str:
         """The file as the operator will look for it: in the run folder, not the staging one."""

@@ -7,14 +7,18 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_maintcheck.redact import Redactor
+
+if TYPE_CHECKING:
+    from pytest_maintcheck.chain import Signer
 
 _INDENT_BELOW = 256 * 1024
 # records name hosts, accounts and findings: readable by the account that ran the checks only,
 # unless the operator widens it (--maintcheck-file-mode)
 FILE_MODE = 0o600
+LOG = "maintenance-log.json"
 
 
 def dir_mode(file_mode: int) -> int:
@@ -61,12 +65,15 @@ def publish_run(
     records: dict[str, Any],
     redact: Redactor,
     mode: int = FILE_MODE,
+    signer: Signer | None = None,
 ) -> Path:
     """Records into the staging folder beside pytest-html's page, then one rename into place.
 
     Every result was redacted where it was made; the records are walked once more before
     they are serialized (masking a serialized text would miss a secret JSON escaped, and
-    could break the JSON). Every file gets ``mode``, the folder its ``dir_mode``.
+    could break the JSON). Every file gets ``mode``, the folder its ``dir_mode``. The log is
+    sealed last (``chain.seal``): the hashes of the other files, the previous run's log hash,
+    and ``signer``'s signature.
     """
     staging.mkdir(parents=True, exist_ok=True)
     os.chmod(staging, dir_mode(mode))
@@ -78,20 +85,29 @@ def publish_run(
             write_atomic(html, masked, mode)
         os.chmod(html, mode)
     for name, content in records.items():
-        content = redact.walk(content)
-        text = json.dumps(content, ensure_ascii=False, default=str)
-        if len(text) < _INDENT_BELOW:
-            # indented for people; a large record stays compact (json's C encoder is 10x faster)
-            text = json.dumps(content, indent=2, ensure_ascii=False, default=str)
-        write_atomic(staging / name, text + "\n", mode)
+        if name != LOG:  # the log is written last: it holds the hashes of the others
+            write_atomic(staging / name, _serialized(redact.walk(content)), mode)
     final = report_dir / run_id
-    os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
+    from pytest_maintcheck.chain import seal
     from pytest_maintcheck.report.index import history_lock, record_history, write_index
 
-    with history_lock(report_dir):
+    with history_lock(report_dir):  # one run at a time takes the next place in the chain
+        if LOG in records:
+            written = json.loads(_serialized(redact.walk(records[LOG])))  # as verify will read it
+            log = seal(written, staging, report_dir, signer)
+            write_atomic(staging / LOG, _serialized(log), mode)
+        os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
         record_history(report_dir, final, records, mode)
         write_index(report_dir, mode)
     return final
+
+
+def _serialized(content: Any) -> str:
+    text = json.dumps(content, ensure_ascii=False, default=str)
+    if len(text) < _INDENT_BELOW:
+        # indented for people; a large record stays compact (json's C encoder is 10x faster)
+        text = json.dumps(content, indent=2, ensure_ascii=False, default=str)
+    return text + "\n"
 
 
 def run_folders(report_dir: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""What a run hands to other tools: the Prometheus textfile, alerting rules, schedules."""
