@@ -96,6 +96,15 @@ POLICY = Category(
         "NIST SP 800-53 PL-2",
     ),
 )
+CAPACITY = Category(
+    "Capacity planning and resource management",
+    (
+        "HIPAA 164.308(a)(7)(ii)(E) applications and data criticality analysis",
+        "NIST SP 800-53 CP-2 (capacity planning)",
+        "NIST SP 800-53 SC-5 (denial of service protection: capacity)",
+        "NIST SP 800-53 AU-4 audit log storage capacity",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -385,6 +394,36 @@ CHECKS: dict[str, CheckSpec] = {
             POLICY,
             "security",
             "Review the policy, record the review date, and circulate it.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "storage_capacity",
+            "monthly",
+            "Storage capacity projection",
+            "high",
+            CAPACITY,
+            "availability",
+            "Add space or archive data before the projected date; review the retention policy.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "database_capacity",
+            "monthly",
+            "Database growth and performance trends",
+            "medium",
+            CAPACITY,
+            "performance",
+            "Plan storage for the database's growth and investigate the statements slowing down.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "performance_trend",
+            "monthly",
+            "Service performance trend",
+            "medium",
+            CAPACITY,
+            "performance",
+            "Find what made the service slower than its baseline: deploys, data growth, load.",
             *_RECOVERY,
         ),
     )

@@ -212,6 +212,14 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """Where run history lives (None: SQLite in the report folder) and how far back it looks."""
+
+    dsn: str | None = None
+    window: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
 class Waiver:
     check: str
     justification: str
@@ -240,6 +248,8 @@ class Config:
     dependencies: tuple[Dependency, ...] = ()
     policies: tuple[Policy, ...] = ()
     capacity_days_to_full: Threshold | None = None
+    capacity_trend_factor: float = 1.5  # a latest value this many times its baseline: a warning
+    history: HistorySettings = HistorySettings()
     waivers: tuple[Waiver, ...] = ()
     alert_webhooks: Mapping[str, str] = field(default_factory=dict)
     owners: Mapping[str, str] = field(default_factory=dict)
@@ -572,6 +582,8 @@ class _Builder:
                 "daysToFull",
                 capacity.get("daysToFull", {"warn": 90, "fail": 30}),
             ),
+            capacity_trend_factor=float(capacity.get("trendFactor", 1.5)),
+            history=self._history(raw.get("history", {})),
             waivers=waivers,
             alert_webhooks=webhooks,
             owners=dict(raw.get("owners", {})),
@@ -579,6 +591,22 @@ class _Builder:
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             public_names=frozenset(self.reader.public),
         )
+
+    def _history(self, h: dict[str, Any]) -> HistorySettings:
+        dsn = h.get("dsn")
+        if dsn is not None and dsn_password(dsn):
+            written = dsn_password(self.reader.written.get(("history", "dsn"), "")) or ""
+            if "$" not in written:
+                raise self.fail(
+                    ("history", "dsn"),
+                    "a password is written in the DSN; put it in PGPASSWORD, ~/.pgpass or "
+                    "${ENV_VAR} instead, so it never sits in the config",
+                )
+            self.secrets.add(dsn_password(dsn) or "")
+        window = self.duration(("history", "window"), h.get("window"), 30 * 86400.0)
+        if window < 86400:
+            raise self.fail(("history", "window"), "the history window must be 1d or longer")
+        return HistorySettings(dsn=dsn, window=window)
 
     def _unique(self, section: str, names: list[str], key: str) -> None:
         seen: set[str] = set()

@@ -295,6 +295,22 @@ def health_fleet(request: pytest.FixtureRequest, maintcheck_config: Config) -> A
     return probe_fleet_sync(maintcheck_config, list(selected.values()))
 
 
+@pytest.fixture(scope="session")
+def health_history(request: pytest.FixtureRequest) -> Any:
+    """Earlier health checks of this system and environment over the history window."""
+    from pytest_maintcheck.history.window import read_window
+
+    return read_window(request.config.stash[STATE], ("health",))
+
+
+@pytest.fixture(scope="session")
+def capacity_history(request: pytest.FixtureRequest) -> Any:
+    """What the capacity review projects and compares, over the history window."""
+    from pytest_maintcheck.history.window import CAPACITY_CHECKS, read_window
+
+    return read_window(request.config.stash[STATE], CAPACITY_CHECKS)
+
+
 # ---------------------------------------------------------------------------- running
 
 

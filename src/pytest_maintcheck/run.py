@@ -5,6 +5,7 @@ Lives in ``config.stash``; plain Python, so the plugin module stays a list of ho
 
 from __future__ import annotations
 
+import json
 import os
 import secrets as _secrets
 import shutil
@@ -50,6 +51,7 @@ class RunState:
     run_dir: Path | None = None
     today: date = field(default_factory=date.today)
     file_mode: int = 0o600  # of every file the run writes; folders get x where r
+    history_problems: list[str] = field(default_factory=list)  # the store could not be written
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -151,6 +153,8 @@ class RunState:
             text = f"{first['description']} -> {first['action']}" if first else r["message"]
             more = f" (+{len(r['findings']) - 1} more)" if len(r["findings"]) > 1 else ""
             yield f"{tag} [{severity}] {r['name']}: {text.splitlines()[0] if text else ''}{more}"
+        for problem in self.history_problems:
+            yield f"HISTORY [medium] {problem}"
 
     # -- files -----------------------------------------------------------------------------
 
@@ -185,11 +189,42 @@ class RunState:
             interrupted=session_interrupted,
             selected=self.selected,
             crashed=self.crashed,
-            previous_incidents=_previous_incidents(self.report_dir),
+            previous_incidents=_previous_incidents(
+                self.report_dir, self.config.system, self.config.environment
+            ),
         )
+        from pytest_maintcheck.history.capacity import review_record
+
+        review = review_record(self.results.values())
+        if review is not None:
+            records["capacity-review.json"] = review
+        index = self._record_history(records, finished)
         self.run_dir = publish_run(
-            self.report_dir, self.staging_dir, self.run_id, records, self.redact, self.file_mode
+            self.report_dir,
+            self.staging_dir,
+            self.run_id,
+            records,
+            self.redact,
+            self.file_mode,
+            index=index,
         )
+
+    def _record_history(self, records: dict[str, Any], finished: datetime) -> Any:
+        """The run into the history store before its folder is published: a store that
+        cannot be written becomes a finding in this run's MaintenanceLog, never a lost run."""
+        from pytest_maintcheck.history.recording import HISTORY_ACTION, host_name, record_run
+
+        assert self.config is not None
+        records["results.json"]["host"] = host_name()
+        recorded = record_run(
+            self.config.history, self.report_dir, records, mode=self.file_mode, now=finished
+        )
+        details = records["maintenance-log.json"]["details"]
+        for problem in recorded.problems:
+            details["findings"].append(f"[medium] history store: degraded: {problem}")
+            details["followUp"].append(f"history store: {HISTORY_ACTION}")
+        self.history_problems = [self.redact(p) for p in recorded.problems]
+        return recorded.summaries
 
 
 def _rank(result: dict[str, Any]) -> int:
@@ -206,11 +241,24 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def _previous_incidents(report_dir: Path) -> list[dict[str, Any]]:
-    from pytest_maintcheck.report.files import latest_run_file
+def _previous_incidents(report_dir: Path, system: str, environment: str) -> list[dict[str, Any]]:
+    """The incidents of the newest earlier run of this system and environment: a demo run's
+    incidents in the same report folder are not this system's."""
+    from pytest_maintcheck.report.files import run_folders
 
-    loaded = latest_run_file(report_dir, "incidents.json")
-    return loaded if isinstance(loaded, list) else []
+    for folder in reversed(run_folders(report_dir)):
+        try:
+            log = json.loads((folder / "maintenance-log.json").read_text(encoding="utf-8"))
+            if not isinstance(log, dict) or (log.get("system"), log.get("environment")) != (
+                system,
+                environment,
+            ):
+                continue
+            loaded = json.loads((folder / "incidents.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return loaded if isinstance(loaded, list) else []
+    return []
 
 
 def result_for_report(

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,15 @@ def publish_run(
     records: dict[str, Any],
     redact: Redactor,
     mode: int = FILE_MODE,
+    *,
+    index: Mapping[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Records into the staging folder beside pytest-html's page, then one rename into place.
 
     Every result was redacted where it was made; the records are walked once more before
     they are serialized (masking a serialized text would miss a secret JSON escaped, and
-    could break the JSON). Every file gets ``mode``, the folder its ``dir_mode``.
+    could break the JSON). Every file gets ``mode``, the folder its ``dir_mode``. ``index``:
+    the history store's line for each run (see report.index.write_index).
     """
     staging.mkdir(parents=True, exist_ok=True)
     os.chmod(staging, dir_mode(mode))
@@ -83,10 +87,9 @@ def publish_run(
         write_atomic(staging / name, text + "\n", mode)
     final = report_dir / run_id
     os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
-    from pytest_maintcheck.report.index import record_history, write_index
+    from pytest_maintcheck.report.index import write_index
 
-    record_history(report_dir, final, records, mode)
-    write_index(report_dir, mode)
+    write_index(report_dir, mode, index)
     return final
 
 

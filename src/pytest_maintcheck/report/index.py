@@ -1,22 +1,20 @@
-"""The history of runs and ``reports/index.html``: every run on one page, newest first.
+"""``reports/index.html``: every run of this report folder on one page, newest first.
 
-``reports/history.jsonl`` holds one summary line per finished run, appended after the run
-folder is in place; the index is rebuilt from it, so its cost does not grow with the size of
-earlier runs. Lines that do not parse (a crash mid-append) are skipped.
+Each run's line comes from the history store (one query for all of them); a run the store
+does not hold (it was locked or unreachable when the run ended) is read from its own
+MaintenanceLog, so the index never misses a run folder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from pytest_maintcheck.report.files import FILE_MODE, run_folders, write_atomic
 
-HISTORY = "history.jsonl"
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
@@ -26,7 +24,7 @@ _COLUMNS = ("pass", "degraded", "violation", "error", "skipped", "waived")
 
 
 def summary(run: Path, log: dict[str, Any]) -> dict[str, Any]:
-    """One history line, from a run's MaintenanceLog."""
+    """One index line, from a run's MaintenanceLog."""
     return {
         "runId": run.name,
         "startedAt": log.get("performed", {}).get("at", ""),
@@ -40,28 +38,6 @@ def summary(run: Path, log: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record_history(
-    report_dir: Path, run: Path, records: dict[str, Any], mode: int = FILE_MODE
-) -> None:
-    """Append this run's line; a history that does not exist yet is seeded from the folders."""
-    path = report_dir / HISTORY
-    if not path.exists():
-        earlier = [_read_log(folder) for folder in run_folders(report_dir) if folder != run]
-        seed = "".join(
-            json.dumps(summary(folder, log)) + "\n"
-            for folder, log in zip(run_folders(report_dir), earlier, strict=False)
-            if log is not None
-        )
-        write_atomic(path, seed, mode)
-    line = json.dumps(summary(run, records["maintenance-log.json"])) + "\n"
-    with path.open("a", encoding="utf-8") as handle:
-        with contextlib.suppress(PermissionError):  # another account's history keeps its mode
-            os.fchmod(handle.fileno(), mode)  # a history from an older run may have another mode
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def _read_log(run: Path) -> dict[str, Any] | None:
     try:
         loaded = json.loads((run / "maintenance-log.json").read_text(encoding="utf-8"))
@@ -70,26 +46,28 @@ def _read_log(run: Path) -> dict[str, Any] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
-def read_history(report_dir: Path) -> list[dict[str, Any]]:
+def read_history(
+    report_dir: Path, known: Mapping[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """One line per run folder: the store's line (``known``) or its MaintenanceLog's."""
     out = []
-    try:
-        lines = (report_dir / HISTORY).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and (report_dir / str(entry.get("runId", ""))).is_dir():
-            out.append(entry)
+    for folder in run_folders(report_dir):
+        line = (known or {}).get(folder.name)
+        if line is None:
+            log = _read_log(folder)
+            if log is None:
+                continue
+            line = summary(folder, log)
+        out.append({**line, "hasReport": (folder / "report.html").is_file()})
     return out
 
 
-def write_index(report_dir: Path, mode: int = FILE_MODE) -> Path:
-    """Rebuild the index page from the history, newest run first."""
+def write_index(
+    report_dir: Path, mode: int = FILE_MODE, known: Mapping[str, dict[str, Any]] | None = None
+) -> Path:
+    """Rebuild the index page, newest run first; ``known``: the store's line of each run."""
     rows = []
-    for s in sorted(read_history(report_dir), key=lambda e: str(e["runId"]), reverse=True):
+    for s in sorted(read_history(report_dir, known), key=lambda e: str(e["runId"]), reverse=True):
         name = escape(str(s["runId"]))
         link = f'<a href="{name}/report.html">{name}</a>' if s.get("hasReport") else name
         tally = s.get("counts", {})
