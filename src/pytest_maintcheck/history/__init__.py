@@ -37,7 +37,7 @@ def open_store(settings: HistorySettings, report_dir: Path, mode: int = 0o600) -
     except HistoryUnavailable:
         store.close()
         raise
-    except engine_errors(store) as exc:
+    except store.caught as exc:
         store.close()
         raise store.unavailable(exc) from None
     return store
@@ -51,14 +51,10 @@ def using(settings: HistorySettings, report_dir: Path, mode: int = 0o600) -> Ite
         yield store
     except HistoryUnavailable:
         raise
-    except engine_errors(store) as exc:
+    except store.caught as exc:
         raise store.unavailable(exc) from None
     finally:
         store.close()
-
-
-def engine_errors(store: HistoryStore) -> tuple[type[Exception], ...]:
-    return (*store.errors, OSError)
 
 
 def iso(moment: datetime) -> str:

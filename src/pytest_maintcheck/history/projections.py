@@ -73,9 +73,8 @@ def project(series: Sequence[tuple[datetime, float]], limit: float) -> Projectio
     span = days[-1] - days[0]
     if len(ordered) < MIN_POINTS or span < MIN_SPAN_DAYS:
         return Projection("too-short", len(ordered), span, limit=limit)
-    days, values = _thinned(days, values)
-    line = theil_sen(days, values)
-    current = line.intercept + line.slope * days[-1]
+    line = theil_sen(*_thinned(days, values))
+    current = line.intercept + line.slope * days[-1]  # at the newest point, not its bin's
     fitted = Projection("filling", len(ordered), span, line.slope, current, limit)
     if current >= limit:
         return replace(fitted, state="at-limit", days=0.0)

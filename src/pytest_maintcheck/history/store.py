@@ -9,12 +9,16 @@ first run that opens an older store.
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SCHEMA_VERSION = 1
 STORE_NAME = "history.sqlite"  # the embedded store, in the report folder
@@ -122,11 +126,33 @@ class ExportRow:
     verdict: str
 
 
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """The engine's own errors leave a store method as one HistoryUnavailable."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = args[0]
+        assert isinstance(store, HistoryStore)
+        try:
+            return method(*args, **kwargs)
+        except HistoryUnavailable:
+            raise
+        except store.caught as exc:
+            raise store.unavailable(exc) from None
+
+    return guarded
+
+
 class HistoryStore(ABC):
     """What the plugin, the capacity review and the CLI ask of a store."""
 
     where: str  # for messages: a path, or a DSN without its password
     errors: tuple[type[Exception], ...] = ()  # what the engine raises; see unavailable()
+
+    @property
+    def caught(self) -> tuple[type[Exception], ...]:
+        """What a store method turns into HistoryUnavailable."""
+        return (*self.errors, OSError)
 
     @abstractmethod
     def unavailable(self, exc: Exception) -> HistoryUnavailable:
@@ -166,6 +192,7 @@ class HistoryStore(ABC):
     @abstractmethod
     def _has_meta(self, cur: Any) -> bool: ...
 
+    @_guarded
     def migrate(self) -> None:
         """Bring the store to SCHEMA_VERSION; a store from a newer maintcheck is refused."""
         if self._check_version(self.schema_version()) == SCHEMA_VERSION:
@@ -200,18 +227,21 @@ class HistoryStore(ABC):
             (key, value),
         )
 
+    @_guarded
     def meta(self, key: str) -> str | None:
         cur = self._cursor()
         cur.execute(self._sql("SELECT value FROM meta WHERE key = ?"), (key,))
         row = cur.fetchone()
         return None if row is None else str(row[0])
 
+    @_guarded
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as cur:
             self._set_meta(cur, key, value)
 
     # -- writing ---------------------------------------------------------------------------
 
+    @_guarded
     def record_runs(self, runs: Iterable[StoredRun]) -> int:
         """Write runs in one transaction; a run written before is replaced, never doubled."""
         count = 0
@@ -272,6 +302,7 @@ class HistoryStore(ABC):
 
     # -- reading ---------------------------------------------------------------------------
 
+    @_guarded
     def recorded_run_ids(self, since: str) -> set[str]:
         """Runs from ``since`` (a run id or time; both sort as time) whose checks are stored."""
         cur = self._cursor()
@@ -281,6 +312,7 @@ class HistoryStore(ABC):
         )
         return {str(row[0]) for row in cur.fetchall()}
 
+    @_guarded
     def points(
         self, system: str, environment: str, since: str, checks: Sequence[str]
     ) -> list[Point]:
@@ -300,6 +332,7 @@ class HistoryStore(ABC):
         return [Point(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4]), str(r[5]))
                 for r in cur.fetchall()]  # fmt: skip
 
+    @_guarded
     def summaries(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The index line of each named run the store holds."""
         out: dict[str, dict[str, Any]] = {}
@@ -322,6 +355,12 @@ class HistoryStore(ABC):
 
     def export_rows(self) -> Iterator[ExportRow]:
         """Every stored number with its run, oldest first."""
+        try:
+            yield from self._export_rows()
+        except self.caught as exc:
+            raise self.unavailable(exc) from None
+
+    def _export_rows(self) -> Iterator[ExportRow]:
         cur = self._cursor()
         cur.execute(
             "SELECT m.run_id, m.system, m.environment, m.host, m.at, m.check_key, m.target, "
@@ -337,6 +376,7 @@ class HistoryStore(ABC):
                     str(r[9]),
                 )  # fmt: skip
 
+    @_guarded
     def run_count(self) -> int:
         cur = self._cursor()
         cur.execute("SELECT count(*) FROM runs")
