@@ -32,6 +32,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/postgres.py
 	$(BIN)/python bench/restore.py
+	$(BIN)/python bench/history.py
 
 clean:
 	rm -rf $(VENV) reports/2* reports/.staging-*

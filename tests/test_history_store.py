@@ -211,3 +211,40 @@ def test_an_unreachable_postgres_store_fails_within_the_bound(tmp_path: Path) ->
     with pytest.raises(HistoryUnavailable, match=r"history store postgresql://maint@127\.0\.0\.1"):
         open_store(HistorySettings(dsn=dsn), tmp_path)
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("history: {dsn: 'postgresql://maint:hunter2@db/h'}", "history.dsn: a password is written"),
+        ("history: {window: 12h}", "history.window: the history window must be 1d or longer"),
+        ("history: {windw: 30d}", "did you mean 'window'"),
+        ("capacity: {trendFactor: 1}", "capacity.trendFactor"),
+    ],
+)
+def test_history_and_capacity_config_errors_are_one_message(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    from pytest_maintcheck.config import ConfigError, load_config
+
+    path = tmp_path / "maintcheck.yaml"
+    path.write_text(f"version: 1\n{text}\n")
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")) as caught:
+        load_config(path, environ={})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_history_config_defaults_and_a_dsn_password_from_the_environment(tmp_path: Path) -> None:
+    from pytest_maintcheck.config import load_config
+
+    path = tmp_path / "maintcheck.yaml"
+    path.write_text("version: 1\n")
+    loaded = load_config(path, environ={})
+    assert loaded.history == HistorySettings(dsn=None, window=30 * 86400.0)
+    assert loaded.capacity_trend_factor == 1.5
+    path.write_text(
+        "version: 1\nhistory: {dsn: 'postgresql://maint:${HISTORY_PW}@db/h', window: 90d}\n"
+    )
+    loaded = load_config(path, environ={"HISTORY_PW": "s3cret-history"})
+    assert loaded.history.window == 90 * 86400.0
+    assert "s3cret-history" in loaded.secrets  # masked wherever it could be shown

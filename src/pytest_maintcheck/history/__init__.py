@@ -8,6 +8,7 @@ finding and carry on: a store never costs a run its own records.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +67,7 @@ def window_start(now: datetime, window: float) -> str:
     return iso(now - timedelta(seconds=window))
 
 
+@functools.lru_cache(maxsize=4096)  # every check of a run shares its time: parsed once
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 

@@ -16,7 +16,7 @@ MIN_POINTS = 5  # fewer measurements than this, or spread over less than MIN_SPA
 MIN_SPAN_DAYS = 2.0
 HORIZON_DAYS = 3650.0  # past ten years a projection says "not within ten years", not a date
 FLAT_SHARE = 1e-3
-MAX_POINTS = 400  # longer series are thinned to one median per bin first (pairs grow with n^2)
+MAX_POINTS = 150  # longer series are thinned to one median per bin first (pairs grow with n^2)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -100,9 +100,8 @@ class StoredRun:
         }
 
 
-@dataclass(frozen=True)
-class Point:
-    """One measured number of one check in one run."""
+class Point(NamedTuple):
+    """One measured number of one check in one run (a tuple: a year of them is read at once)."""
 
     check: str
     target: str
@@ -314,23 +313,29 @@ class HistoryStore(ABC):
 
     @_guarded
     def points(
-        self, system: str, environment: str, since: str, checks: Sequence[str]
+        self,
+        system: str,
+        environment: str,
+        since: str,
+        checks: Sequence[str],
+        metrics: Sequence[str] = (),
     ) -> list[Point]:
-        """Every number the named checks measured since ``since`` for one system, oldest first."""
+        """The numbers the named checks measured since ``since`` for one system (only the
+        named ``metrics``, when given), oldest first."""
         if not checks:
             return []
         marks = ", ".join("?" for _ in checks)
+        only = f" AND metric IN ({', '.join('?' for _ in metrics)})" if metrics else ""
         cur = self._cursor()
         cur.execute(
             self._sql(
                 "SELECT check_key, target, metric, at, value, run_id FROM measurements "  # noqa: S608 (only ? marks)
-                "WHERE system = ? AND environment = ? AND at >= ? "
-                f"AND check_key IN ({marks}) ORDER BY at, run_id"
+                f"WHERE system = ? AND environment = ? AND at >= ? AND check_key IN ({marks})"
+                f"{only} ORDER BY at, run_id"
             ),
-            (system, environment, since, *checks),
+            (system, environment, since, *checks, *metrics),
         )
-        return [Point(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4]), str(r[5]))
-                for r in cur.fetchall()]  # fmt: skip
+        return [Point._make(row) for row in cur.fetchall()]
 
     @_guarded
     def summaries(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -25,6 +25,8 @@ log = logging.getLogger("pytest_maintcheck.history")
 
 # what the monthly capacity review reads: p95 and usage (health), size, slow queries, sessions
 CAPACITY_CHECKS = ("health", "database_size", "slow_queries", "connections")
+CAPACITY_METRICS = ("responseTime", "usage", "requests", "size", "slowQuery", "connections",
+                    "activeSessions")  # fmt: skip
 
 
 @dataclass
@@ -58,21 +60,28 @@ class Window:
         )
 
 
-def read_window(state: RunState, checks: Sequence[str]) -> Window:
+def read_window(state: RunState, checks: Sequence[str], metrics: Sequence[str] = ()) -> Window:
     """The points of ``checks`` over the configured window, read once at the run's start
     (``state.started_at`` is the run's now); never raises."""
     assert state.config is not None  # collection refused a run without a config
-    return read_points(state.config, state.report_dir, state.started_at, checks, state.file_mode)
+    return read_points(
+        state.config, state.report_dir, state.started_at, checks, metrics, state.file_mode
+    )
 
 
 def read_points(
-    config: Config, report_dir: Path, now: datetime, checks: Sequence[str], mode: int = 0o600
+    config: Config,
+    report_dir: Path,
+    now: datetime,
+    checks: Sequence[str],
+    metrics: Sequence[str] = (),
+    mode: int = 0o600,
 ) -> Window:
     """The points of ``checks`` of ``config``'s system over its window before ``now``."""
     since = window_start(now, config.history.window)
     try:
         with using(config.history, report_dir, mode) as store:
-            points = store.points(config.system, config.environment, since, checks)
+            points = store.points(config.system, config.environment, since, checks, metrics)
     except HistoryUnavailable as exc:
         log.warning("maintcheck history: %s; figures use this run only", exc)
         return Window(since, config.history.window, problem=str(exc))
