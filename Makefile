@@ -36,6 +36,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/postgres.py
 	$(BIN)/python bench/restore.py
 	$(BIN)/python bench/plain_suite.py
+	$(BIN)/python bench/history.py
 
 clean:
 	rm -rf $(VENV) reports/2* reports/.staging-*

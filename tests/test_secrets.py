@@ -213,13 +213,13 @@ def test_small(assessment):
 def test_every_file_of_a_run_and_the_index_share_one_mode(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", maintcheck="version: 1\nsystem: modes\n")
     pytester.makepyfile(test_small=SMALL_CHECK)
-    for _ in range(2):  # the second run appends to an existing history
+    for _ in range(2):  # the second run writes to an existing history store
         assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret == 0
     found = modes(pytester.path / "reports")
     run = newest_run(pytester.path / "reports").name
     assert f"{run}/report.html" in found
     assert "index.html" in found
-    assert "history.jsonl" in found
+    assert "history.sqlite" in found  # the history store gets the same mode
     files = {k: v for k, v in found.items() if (pytester.path / "reports" / k).is_file()}
     folders = {k: v for k, v in found.items() if k not in files}
     assert set(files.values()) == {0o600}, found

@@ -120,13 +120,14 @@ ENCRYPTION = Category(
     ),
 )
 CAPACITY = Category(
-    "Capacity and resource management",
+    "Capacity planning and resource management",
     (
         "HIPAA 164.308(a)(7)(ii)(E) applications and data criticality analysis",
         "HIPAA 164.308(a)(1)(ii)(D) information system activity review",
         "NIST SP 800-53 CP-2(2) capacity planning",
         "NIST SP 800-53 SC-5 denial-of-service protection",
         "NIST SP 800-53 SI-4",
+        "NIST SP 800-53 AU-4 audit log storage capacity",
     ),
 )
 
@@ -515,6 +516,36 @@ CHECKS: dict[str, CheckSpec] = {
             CAPACITY,
             "performance",
             "Raise the pool size or max_client_conn, or find the clients holding connections.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "storage_capacity",
+            "monthly",
+            "Storage capacity projection",
+            "high",
+            CAPACITY,
+            "availability",
+            "Add space or archive data before the projected date; review the retention policy.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "database_capacity",
+            "monthly",
+            "Database growth and performance trends",
+            "medium",
+            CAPACITY,
+            "performance",
+            "Plan storage for the database's growth and investigate the statements slowing down.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "performance_trend",
+            "monthly",
+            "Service performance trend",
+            "medium",
+            CAPACITY,
+            "performance",
+            "Find what made the service slower than its baseline: deploys, data growth, load.",
             *_RECOVERY,
         ),
     )

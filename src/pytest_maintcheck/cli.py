@@ -1,4 +1,4 @@
-"""The ``maintcheck`` command: ``demo``, ``run``, ``validate`` and ``schema``."""
+"""The ``maintcheck`` command: ``demo``, ``run``, ``validate``, ``schema`` and ``history``."""
 
 from __future__ import annotations
 
@@ -101,6 +101,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of maintcheck.yaml", allow_abbrev=False)
     from pytest_maintcheck import ops_cli  # verify, rules, monitoring-config, schedule
 
+    history = sub.add_parser("history", help="move measurements in and out of the history store")
+    history_sub = history.add_subparsers(dest="action", required=True)
+    load = history_sub.add_parser("import", help="load earlier measurements from a CSV file")
+    load.add_argument("file", type=Path, help="CSV with at,check,target,metric,value columns")
+    dump = history_sub.add_parser("export", help="write every stored measurement as CSV")
+    dump.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    for action in (load, dump):
+        action.add_argument("--report-dir", type=Path, default=Path("reports"))
+        action.add_argument("--config", type=Path, default=Path("maintcheck.yaml"))
+
     ops_cli.add_commands(sub)
     return parser
 
@@ -129,6 +139,10 @@ def _main(argv: list[str] | None) -> int:
         return _run(args.config, rest)
     if args.command == "validate":
         return _validate(args.config, online=args.online)
+    if args.command == "history":
+        from pytest_maintcheck.history.cli import history_command
+
+        return history_command(args)
     from pytest_maintcheck.config import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")

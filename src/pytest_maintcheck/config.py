@@ -303,6 +303,14 @@ class MetricCheck:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """Where run history lives (None: SQLite in the report folder) and how far back it looks."""
+
+    dsn: str | None = None
+    window: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
 class Waiver:
     check: str
     justification: str
@@ -353,6 +361,8 @@ class Config:
     metrics: tuple[MetricCheck, ...] = ()
     capacity_days_to_full: Threshold | None = None
     probing: Probing = Probing()
+    capacity_trend_factor: float = 1.5  # a latest value this many times its baseline: a warning
+    history: HistorySettings = HistorySettings()
     waivers: tuple[Waiver, ...] = ()
     alert_webhooks: Mapping[str, str] = field(default_factory=dict)
     owners: Mapping[str, str] = field(default_factory=dict)
@@ -742,6 +752,8 @@ class _Builder:
                 raw.get("probing", {}).get("connectionsPerHost", Probing.connections_per_host),
                 raw.get("probing", {}).get("concurrency", Probing.concurrency),
             ),
+            capacity_trend_factor=float(capacity.get("trendFactor", 1.5)),
+            history=self._history(raw.get("history", {})),
             waivers=waivers,
             alert_webhooks=webhooks,
             owners=dict(raw.get("owners", {})),
@@ -758,6 +770,22 @@ class _Builder:
         key = "keyFile" if "keyFile" in raw else "keyEnv"
         line = self.reader.line(("signing", key))
         return Signing(self.file(raw.get("keyFile")), raw.get("keyEnv"), line)
+
+    def _history(self, h: dict[str, Any]) -> HistorySettings:
+        dsn = h.get("dsn")
+        if dsn is not None and dsn_password(dsn):
+            written = dsn_password(self.reader.written.get(("history", "dsn"), "")) or ""
+            if "$" not in written:
+                raise self.fail(
+                    ("history", "dsn"),
+                    "a password is written in the DSN; put it in PGPASSWORD, ~/.pgpass or "
+                    "${ENV_VAR} instead, so it never sits in the config",
+                )
+            self.secrets.add(dsn_password(dsn) or "")
+        window = self.duration(("history", "window"), h.get("window"), 30 * 86400.0)
+        if window < 86400:
+            raise self.fail(("history", "window"), "the history window must be 1d or longer")
+        return HistorySettings(dsn=dsn, window=window)
 
     def _unique(self, section: str, names: list[str], key: str) -> None:
         seen: set[str] = set()

@@ -560,6 +560,22 @@ def _probe_fleet(session: pytest.Session) -> None:
     state.fleet = probe_once(state.config, checks, state.shared_dir)
 
 
+@pytest.fixture(scope="session")
+def health_history(request: pytest.FixtureRequest) -> Any:
+    """Earlier health checks of this system and environment over the history window."""
+    from pytest_maintcheck.history.window import read_window
+
+    return read_window(request.config.stash[STATE], ("health",), ("samples", "errorRate"))
+
+
+@pytest.fixture(scope="session")
+def capacity_history(request: pytest.FixtureRequest) -> Any:
+    """What the capacity review projects and compares, over the history window."""
+    from pytest_maintcheck.history.window import CAPACITY_CHECKS, CAPACITY_METRICS, read_window
+
+    return read_window(request.config.stash[STATE], CAPACITY_CHECKS, CAPACITY_METRICS)
+
+
 # ---------------------------------------------------------------------------- running
 
 

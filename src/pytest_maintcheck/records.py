@@ -309,17 +309,23 @@ def spec_of_result(result: dict[str, Any]) -> CheckSpec:
 def incident_records(
     config: Config, results: list[dict[str, Any]], now: str, previous: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Drafts for unwaived high/critical violations; earlier open ones carried or resolved."""
-    by_check = {r["nodeid"]: r for r in results}
+    """Drafts for unwaived high/critical violations; earlier open ones carried or resolved.
+
+    A check is known across runs by its catalogue key and target, never its nodeid (which
+    depends on the folder pytest ran from); drafts from before that carried the nodeid.
+    """
+    by_identity = {check_identity(r): r for r in results}
+    by_nodeid = {r["nodeid"]: r for r in results}
     out: list[dict[str, Any]] = []
-    carried: set[str] = set()
+    carried: set[tuple[str, str]] = set()
     for old in previous:
         check = old.get("check")
         if not isinstance(check, str) or old.get("timeline", {}).get("resolved"):
             continue
-        carried.add(check)
+        legacy = "target" not in old  # a draft from before identities: check was the nodeid
+        current = by_nodeid.get(check) if legacy else by_identity.get((check, str(old["target"])))
+        carried.add(check_identity(current) if current else (check, str(old.get("target"))))
         incident = dict(old)
-        current = by_check.get(check)
         if current is not None and current["verdict"] in ("pass", "degraded"):
             incident["timeline"] = {**old.get("timeline", {}), "resolved": now}
             incident["resolvedBy"] = "maintcheck re-run found the check passing"
@@ -327,11 +333,13 @@ def incident_records(
             incident["description"] = (
                 current["message"].splitlines()[0] if current["message"] else ""
             )
+            incident["occurrences"] = int(old.get("occurrences", 1)) + 1
+            incident["lastSeen"] = now
         out.append(incident)
     for r in results:
         open_violation = r["verdict"] in ("violation", "error") and not r.get("waived")
         severity = incident_severity(r) if open_violation else "low"
-        if severity not in ("high", "critical") or r["nodeid"] in carried:
+        if severity not in ("high", "critical") or check_identity(r) in carried:
             continue
         spec = spec_of_result(r)
         owner = config.owner_for(spec.incident_type)
@@ -344,9 +352,20 @@ def incident_records(
                     for step in (spec.action, *spec.runbook)
                 ],
                 "timeline": {"detected": now, "responded": "", "resolved": ""},
-                "check": r["nodeid"],
+                "check": r["check"],
+                "target": check_identity(r)[1],
+                "nodeid": r["nodeid"],
+                "system": config.system,
+                "environment": config.environment,
+                "occurrences": 1,
+                "lastSeen": now,
                 "title": f"{spec.title}: {r['target']}",
                 "description": r["message"].splitlines()[0] if r["message"] else "",
             }
         )
     return out
+
+
+def check_identity(result: dict[str, Any]) -> tuple[str, str]:
+    """A check across runs: catalogue key and target (its name when it has no target)."""
+    return str(result["check"]), str(result.get("target") or result.get("name") or "")

@@ -5,6 +5,7 @@ Lives in ``config.stash``; plain Python, so the plugin module stays a list of ho
 
 from __future__ import annotations
 
+import json
 import os
 import secrets as _secrets
 import shutil
@@ -65,6 +66,7 @@ class RunState:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     reruns: dict[str, int] = field(default_factory=dict)
     signer: Any = None  # chain.Signer when signing is configured: signs each run's log
+    history_problems: list[str] = field(default_factory=list)  # the store could not be written
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -232,6 +234,8 @@ class RunState:
             text = f"{first['description']} -> {first['action']}" if first else r["message"]
             more = f" (+{len(r['findings']) - 1} more)" if len(r["findings"]) > 1 else ""
             yield f"{tag} [{severity}] {r['name']}: {text.splitlines()[0] if text else ''}{more}"
+        for problem in self.history_problems:
+            yield f"HISTORY [medium] {problem}"
 
     # -- files -----------------------------------------------------------------------------
 
@@ -313,7 +317,9 @@ class RunState:
         from pytest_maintcheck.report.files import publish_run
 
         finished = datetime.now(UTC)
-        previous, broken = _previous_incidents(self.report_dir)
+        previous, broken = _previous_incidents(
+            self.report_dir, self.config.system, self.config.environment
+        )
         self.notices.extend(broken)
         records = build_records(
             self.config,
@@ -327,6 +333,12 @@ class RunState:
             crashed=self.crashed,
             previous_incidents=previous,
         )
+        from pytest_maintcheck.history.capacity import review_record
+
+        review = review_record(self.results.values())
+        if review is not None:
+            records["capacity-review.json"] = review
+        index = self._record_history(records, finished)
         try:
             self.run_dir = publish_run(
                 self.report_dir,
@@ -336,6 +348,7 @@ class RunState:
                 self.redact,
                 self.file_mode,
                 signer=self.signer,
+                index=index,
             )
         except OSError as exc:  # a full disk: no partial file stays, the summary says which
             if self.planned_run_dir.is_dir():
@@ -355,6 +368,23 @@ class RunState:
                     interrupted=session_interrupted,
                 )
             )
+
+    def _record_history(self, records: dict[str, Any], finished: datetime) -> Any:
+        """The run into the history store before its folder is published: a store that
+        cannot be written becomes a finding in this run's MaintenanceLog, never a lost run."""
+        from pytest_maintcheck.history.recording import HISTORY_ACTION, host_name, record_run
+
+        assert self.config is not None
+        records["results.json"]["host"] = host_name()
+        recorded = record_run(
+            self.config.history, self.report_dir, records, mode=self.file_mode, now=finished
+        )
+        details = records["maintenance-log.json"]["details"]
+        for problem in recorded.problems:
+            details["findings"].append(f"[medium] history store: degraded: {problem}")
+            details["followUp"].append(f"history store: {HISTORY_ACTION}")
+        self.history_problems = [self.redact(p) for p in recorded.problems]
+        return recorded.summaries
 
     def _what_failed(self, exc: OSError, default: Path) -> str:
         """The file as the operator will look for it: in the run folder, not the staging one."""
@@ -406,20 +436,23 @@ class ReportDirError(Exception):
     """The report folder cannot be written; raised before any check runs."""
 
 
-def _previous_incidents(report_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Open incidents of the newest run that has readable ones, and a note per broken input.
+def _previous_incidents(
+    report_dir: Path, system: str, environment: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Open incidents of the newest run of this system and environment that has readable
+    ones, and a note per broken input (a demo run's incidents in the same report folder are
+    not this system's).
 
     Earlier runs' files are input: a broken file is reported and the run before it is read
     instead, so an open incident is not dropped; a broken entry is reported and skipped.
     """
-    import json
 
     from pytest_maintcheck.report.files import run_folders
 
     notes: list[str] = []
     for folder in reversed(run_folders(report_dir)):
         path = folder / "incidents.json"
-        if not path.is_file():
+        if not path.is_file() or not _same_system(folder, system, environment):
             continue
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
@@ -443,6 +476,19 @@ def _is_incident(entry: object) -> bool:
         and isinstance(entry.get("check"), str)
         and isinstance(entry.get("timeline", {}), dict)
     )
+
+
+def _same_system(folder: Path, system: str, environment: str) -> bool:
+    """False only for a run whose log names another system or environment; a run without
+    a readable log is broken input and is read (and reported) like the others."""
+
+    try:
+        log = json.loads((folder / "maintenance-log.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return True
+    if not isinstance(log, dict):
+        return True
+    return (log.get("system"), log.get("environment")) == (system, environment)
 
 
 def result_for_report(

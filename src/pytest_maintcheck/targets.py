@@ -31,6 +31,11 @@ def _metrics_of(suite: str) -> Callable[[Config], Sequence[Any]]:
 
 TARGETS: dict[str, TargetKind] = {
     "health_check": TargetKind("healthChecks", lambda c: c.health_checks, lambda t: t.service),
+    "storage_service": TargetKind(
+        "healthChecks (type: storage)",
+        lambda c: [h for h in c.health_checks if h.type == "storage"],
+        lambda t: t.service,
+    ),
     "replicated_service": TargetKind(
         "healthChecks (with several endpoints)", _replicated, lambda t: t.service
     ),

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,8 @@ def publish_run(
     redact: Redactor,
     mode: int = FILE_MODE,
     signer: Signer | None = None,
+    *,
+    index: Mapping[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Records into the staging folder beside pytest-html's page, then one rename into place.
 
@@ -73,7 +76,8 @@ def publish_run(
     they are serialized (masking a serialized text would miss a secret JSON escaped, and
     could break the JSON). Every file gets ``mode``, the folder its ``dir_mode``. The log is
     sealed last (``chain.seal``): the hashes of the other files, the previous run's log hash,
-    and ``signer``'s signature.
+    and ``signer``'s signature. ``index``: the history
+    store's line for each run (see report.index.write_index).
     """
     staging.mkdir(parents=True, exist_ok=True)
     os.chmod(staging, dir_mode(mode))
@@ -89,7 +93,7 @@ def publish_run(
             write_atomic(staging / name, _serialized(redact.walk(content)), mode)
     final = report_dir / run_id
     from pytest_maintcheck.chain import seal
-    from pytest_maintcheck.report.index import history_lock, record_history, write_index
+    from pytest_maintcheck.report.index import history_lock, write_index
 
     with history_lock(report_dir):  # one run at a time takes the next place in the chain
         if LOG in records:
@@ -97,8 +101,7 @@ def publish_run(
             log = seal(written, staging, report_dir, signer)
             write_atomic(staging / LOG, _serialized(log), mode)
         os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
-        record_history(report_dir, final, records, mode)
-        write_index(report_dir, mode)
+        write_index(report_dir, mode, index)
     return final
 
 

@@ -1,20 +1,17 @@
-"""The history of runs and ``reports/index.html``: every run on one page, newest first.
+"""``reports/index.html``: every run of this report folder on one page, newest first.
 
-``reports/history.jsonl`` holds one summary line per finished run, appended after the run
-folder is in place; the index is rebuilt from it, so its cost does not grow with the size of
-earlier runs. Lines that do not parse (a crash mid-append) are skipped. Concurrent runs append
-and rebuild under one lock (``history_lock``), each line whole.
+Each run's line comes from the history store (one query for all of them); a run the store
+does not hold (it was locked or unreachable when the run ended) is read from its own
+MaintenanceLog, so the index never misses a run folder.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from html import escape
 from pathlib import Path
@@ -22,8 +19,9 @@ from typing import Any
 
 from pytest_maintcheck.report.files import FILE_MODE, run_folders, write_atomic
 
-HISTORY = "history.jsonl"
-LOCK_TIMEOUT = 60.0  # seconds; another run holds it only while it appends and rebuilds the index
+LOCK_TIMEOUT = (
+    60.0  # seconds; another run holds it only while it seals its log and rebuilds the index
+)
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
@@ -33,7 +31,7 @@ _COLUMNS = ("pass", "degraded", "violation", "error", "skipped", "waived")
 
 
 def summary(run: Path, log: dict[str, Any]) -> dict[str, Any]:
-    """One history line, from a run's MaintenanceLog."""
+    """One index line, from a run's MaintenanceLog."""
     return {
         "runId": run.name,
         "startedAt": log.get("performed", {}).get("at", ""),
@@ -75,41 +73,6 @@ def history_lock(report_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[No
         os.close(fd)  # closing releases the flock
 
 
-def record_history(
-    report_dir: Path, run: Path, records: dict[str, Any], mode: int = FILE_MODE
-) -> None:
-    """Append this run's line; a history that does not exist yet is seeded from the folders.
-
-    Call it under ``history_lock``. A last line cut short by a crash gets its newline first,
-    so it cannot swallow this run's line.
-    """
-    path = report_dir / HISTORY
-    if not path.exists():
-        earlier = [(f, _read_log(f)) for f in run_folders(report_dir) if f != run]
-        seed = "".join(
-            json.dumps(summary(folder, log)) + "\n" for folder, log in earlier if log is not None
-        )
-        write_atomic(path, seed, mode)
-    line = json.dumps(summary(run, records["maintenance-log.json"])) + "\n"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND)
-    try:
-        with contextlib.suppress(PermissionError):  # another account's history keeps its mode
-            os.fchmod(fd, mode)  # a history from an older run may have another mode
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = "\n" + line
-        data = line.encode("utf-8")
-        try:
-            if os.write(fd, data) != len(data):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-            os.fsync(fd)
-        except OSError as exc:  # a full disk: cut back to the whole lines that were there
-            os.ftruncate(fd, size)
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-    finally:
-        os.close(fd)
-
-
 def _read_log(run: Path) -> dict[str, Any] | None:
     try:
         loaded = json.loads((run / "maintenance-log.json").read_text(encoding="utf-8"))
@@ -118,27 +81,28 @@ def _read_log(run: Path) -> dict[str, Any] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
-def read_history(report_dir: Path) -> list[dict[str, Any]]:
-    """The runs of the history, each once (a run seeded by a concurrent one appends again)."""
-    out: dict[str, dict[str, Any]] = {}
-    try:
-        lines = (report_dir / HISTORY).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and (report_dir / str(entry.get("runId", ""))).is_dir():
-            out[str(entry["runId"])] = entry
-    return list(out.values())
+def read_history(
+    report_dir: Path, known: Mapping[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """One line per run folder: the store's line (``known``) or its MaintenanceLog's."""
+    out = []
+    for folder in run_folders(report_dir):
+        line = (known or {}).get(folder.name)
+        if line is None:
+            log = _read_log(folder)
+            if log is None:
+                continue
+            line = summary(folder, log)
+        out.append({**line, "hasReport": (folder / "report.html").is_file()})
+    return out
 
 
-def write_index(report_dir: Path, mode: int = FILE_MODE) -> Path:
-    """Rebuild the index page from the history, newest run first."""
+def write_index(
+    report_dir: Path, mode: int = FILE_MODE, known: Mapping[str, dict[str, Any]] | None = None
+) -> Path:
+    """Rebuild the index page, newest run first; ``known``: the store's line of each run."""
     rows = []
-    for s in sorted(read_history(report_dir), key=lambda e: str(e["runId"]), reverse=True):
+    for s in sorted(read_history(report_dir, known), key=lambda e: str(e["runId"]), reverse=True):
         name = escape(str(s["runId"]))
         link = f'<a href="{name}/report.html">{name}</a>' if s.get("hasReport") else name
         tally = s.get("counts", {})

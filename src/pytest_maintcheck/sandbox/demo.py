@@ -23,6 +23,7 @@ from pytest_maintcheck.report.files import run_folders
 from pytest_maintcheck.sandbox import demo_database, demo_operations, demo_security_monthly
 from pytest_maintcheck.sandbox.api_server import SandboxApi
 from pytest_maintcheck.sandbox.demo_backups import backups
+from pytest_maintcheck.sandbox.demo_history import seed_demo_history
 from pytest_maintcheck.sandbox.demo_security_daily import security_daily
 from pytest_maintcheck.sandbox.postgres import PostgresCluster, SandboxDatabase
 from pytest_maintcheck.sandbox.tls import CertAuthority, make_ca
@@ -105,7 +106,11 @@ def clinical_api(ctx: DemoContext) -> None:
                 "samples": 5,
                 "timeout": "5s",
                 "caFile": str(ctx.ca_file),
-                "thresholds": {"responseTime": {"warn": 300, "fail": 800}, "errorRate": 0.05},
+                "thresholds": {
+                    "responseTime": {"warn": 300, "fail": 800},
+                    "errorRate": 0.05,
+                    "availability": 0.99,
+                },
                 "alerts": {"channels": ["ops"], "escalation": ["oncall-lead"]},
             },
             {
@@ -171,6 +176,14 @@ def build(ctx: DemoContext) -> Path:
     return path
 
 
+def _database_size(ctx: DemoContext) -> int | None:
+    if ctx.database is None:
+        return None
+    with ctx.database.connect() as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return int(row[0]) if row else None
+
+
 def run_demo(
     marker: str, report_dir: Path, apply: bool = False, extra: list[str] | None = None
 ) -> int:
@@ -205,6 +218,9 @@ def run_demo(
             *(["--maintcheck-apply"] if apply else []),
             *(extra or []),
         ]
+        seeded = seed_demo_history(ctx.config, report_dir, _database_size(ctx))
+        if seeded:
+            print(f"maintcheck demo: seeded {seeded} days of history into {report_dir}", flush=True)
         env = {**os.environ, **ctx.env}
         print(f"maintcheck demo: running {marker} checks", flush=True)
         status = subprocess.run(argv, env=env, cwd=workdir, check=False).returncode

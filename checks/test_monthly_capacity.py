@@ -1,0 +1,57 @@
+"""Monthly resource planning: the capacity review, read from the run history.
+
+Growth projections (storage, database size) against capacity.daysToFull, and each service's and
+database's latest figures against their own baseline (capacity.trendFactor), with the usage
+patterns of the window beside them in capacity-review.json.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_maintcheck.config import Config, DatabaseMaintenanceTarget, HealthCheck
+from pytest_maintcheck.history import capacity
+from pytest_maintcheck.history.window import Window
+from pytest_maintcheck.verdict import Assessment
+
+pytestmark = pytest.mark.monthly
+
+
+@pytest.mark.maintcheck("storage_capacity")
+def test_storage_capacity(
+    storage_service: HealthCheck,
+    maintcheck_config: Config,
+    capacity_history: Window,
+    assessment: Assessment,
+) -> None:
+    capacity.review_storage(
+        capacity_history, storage_service, maintcheck_config.capacity_days_to_full, assessment
+    )
+
+
+@pytest.mark.maintcheck("database_capacity")
+def test_database_capacity(
+    maintained_database: DatabaseMaintenanceTarget,
+    maintcheck_config: Config,
+    capacity_history: Window,
+    assessment: Assessment,
+) -> None:
+    capacity.review_database(
+        capacity_history,
+        maintained_database,
+        maintcheck_config.capacity_days_to_full,
+        maintcheck_config.capacity_trend_factor,
+        assessment,
+    )
+
+
+@pytest.mark.maintcheck("performance_trend")
+def test_performance_trend(
+    health_check: HealthCheck,
+    maintcheck_config: Config,
+    capacity_history: Window,
+    assessment: Assessment,
+) -> None:
+    capacity.review_performance(
+        capacity_history, health_check, maintcheck_config.capacity_trend_factor, assessment
+    )

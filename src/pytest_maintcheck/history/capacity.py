@@ -1,0 +1,205 @@
+"""The monthly capacity review: growth projections, performance trends and usage patterns,
+judged from the history window. The library judges, the check asks.
+
+Every figure names the window and how many runs stand behind it; a series too short, flat or
+shrinking is said plainly and gets no date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from statistics import median
+from typing import Any
+
+from pytest_maintcheck.config import DatabaseMaintenanceTarget, HealthCheck
+from pytest_maintcheck.history.projections import Projection, describe, project
+from pytest_maintcheck.history.trends import MIN_BASELINE, Trend, daily_growth, trend
+from pytest_maintcheck.history.window import Window
+from pytest_maintcheck.units import format_duration, format_size
+from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
+
+REVIEW_CHECKS = ("storage_capacity", "database_capacity", "performance_trend")
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.2f}%"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f} ms"
+
+
+def _seconds(value: float) -> str:
+    return format_duration(value)
+
+
+def _bytes(value: float) -> str:
+    return format_size(value)
+
+
+def _history_readable(window: Window, assessment: Assessment) -> bool:
+    assessment.details["window"] = {"since": window.since, "length": format_duration(window.window)}
+    if window.problem is None:
+        return True
+    assessment.could_not_measure(f"history not readable: {window.problem}")
+    return False
+
+
+def _judge_projection(
+    assessment: Assessment,
+    projection: Projection,
+    what: str,
+    days_to_full: Threshold | None,
+    action: str,
+    show: Any,
+) -> None:
+    assessment.details["projection"] = projection.to_json()
+    text = describe(projection, what, show)
+    if projection.days is None:
+        assessment.metrics["daysToFull"] = None
+        assessment.add_finding(Verdict.PASS, text)
+        return
+    if days_to_full is None:
+        assessment.metrics["daysToFull"] = projection.days
+        assessment.add_finding(Verdict.PASS, text)
+        return
+    assessment.measure(days_to_full, round(projection.days, 1), subject=text, action=action)
+
+
+def review_storage(
+    window: Window, service: HealthCheck, days_to_full: Threshold | None, assessment: Assessment
+) -> None:
+    """Days until the storage is full, from its space usage over the window."""
+    if not _history_readable(window, assessment):
+        return
+    series = window.series("health", service.service, "usage")
+    _judge_projection(
+        assessment,
+        project(series, 1.0),
+        f"{service.service} ({service.endpoint}) space used",
+        days_to_full,
+        f"Add space to {service.endpoint} or archive/purge data before the projected date; "
+        "review the retention policy.",
+        _percent,
+    )
+
+
+def review_database(
+    window: Window,
+    target: DatabaseMaintenanceTarget,
+    days_to_full: Threshold | None,
+    factor: float,
+    assessment: Assessment,
+) -> None:
+    """Size projection to the size fail level, growth and slow-query trends, usage patterns."""
+    if not _history_readable(window, assessment):
+        return
+    db = target.database
+    sizes = window.series("database_size", db, "size")
+    size_limit = target.thresholds.get("size")
+    if size_limit is None or size_limit.fail is None:
+        assessment.add_finding(
+            Verdict.PASS, f"{db}: no size fail level configured; size growth not projected"
+        )
+    else:
+        _judge_projection(
+            assessment,
+            project(sizes, size_limit.fail),
+            f"{db} size (toward its size fail level)",
+            days_to_full,
+            f"Plan storage for {db} before the projected date: archive or partition the "
+            "largest tables, or raise the size limit with the added space.",
+            _bytes,
+        )
+    growth = trend(daily_growth(sizes))
+    _judge_trend(assessment, growth, factor, f"{db} daily growth", "sizeGrowth", _per_day)
+    slow = trend(window.series("slow_queries", db, "slowQuery"))
+    _judge_trend(assessment, slow, factor, f"{db} slowest statement mean", "slowQuery", _seconds)
+    assessment.details["usagePatterns"] = usage_patterns(
+        window, "connections", db, ("connections", "activeSessions")
+    )
+
+
+def _per_day(value: float) -> str:
+    return f"{format_size(value)}/day"
+
+
+def review_performance(
+    window: Window, service: HealthCheck, factor: float, assessment: Assessment
+) -> None:
+    """The service's latest p95 against the median of the window's earlier runs."""
+    if not _history_readable(window, assessment):
+        return
+    p95 = trend(window.series("health", service.service, "responseTime"))
+    _judge_trend(assessment, p95, factor, f"{service.service} p95", "responseTime", _ms)
+    assessment.details["usagePatterns"] = usage_patterns(
+        window, "health", service.service, ("requests",)
+    )
+
+
+def _judge_trend(
+    assessment: Assessment, t: Trend, factor: float, what: str, key: str, show: Any
+) -> None:
+    trends = assessment.details.setdefault("trends", {})
+    trends[key] = {**t.to_json(), "factor": factor}
+    if t.latest is None or t.baseline is None or not t.enough:
+        why = (
+            f"baseline {show(t.baseline)} is not above zero"
+            if t.baseline is not None and t.earlier >= MIN_BASELINE
+            else f"{t.earlier} earlier run(s) in the window ({MIN_BASELINE} needed)"
+        )
+        assessment.add_finding(Verdict.PASS, f"{what}: no trend: {why}")
+        return
+    ratio = t.ratio or 0.0
+    assessment.metrics[f"{key}Trend"] = round(ratio, 3)
+    text = (
+        f"{what} {show(t.latest)} against its baseline {show(t.baseline)} (median of "
+        f"{t.earlier} earlier runs): x{ratio:.2f}"
+    )
+    if ratio > factor:
+        assessment.add_finding(
+            Verdict.DEGRADED,
+            f"{text}, above the trend factor {factor:g}",
+            f"Find what changed since the baseline ({what}): deploys, data growth, load; "
+            "fix it or plan the capacity before the thresholds are reached.",
+        )
+    else:
+        assessment.add_finding(Verdict.PASS, f"{text} (trend factor {factor:g})")
+
+
+def usage_patterns(
+    window: Window, check: str, target: str, metrics: Iterable[str]
+) -> dict[str, Any]:
+    """Peak and typical (median) of each usage count over the window, or that none was kept."""
+    out: dict[str, Any] = {}
+    for metric in metrics:
+        values = [v for _, v in window.series(check, target, metric)]
+        out[metric] = (
+            {"peak": max(values), "typical": median(values), "runs": len(values)}
+            if values
+            else {"peak": None, "typical": None, "runs": 0, "note": "not measured in the window"}
+        )
+    return out
+
+
+def review_record(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """capacity-review.json: the projections, trends and usage patterns of this run's review."""
+    entries = [
+        {
+            "check": r["check"],
+            "target": r.get("target"),
+            "verdict": r["verdict"],
+            "daysToFull": (r.get("metrics") or {}).get("daysToFull"),
+            **{
+                k: v
+                for k, v in (r.get("details") or {}).items()
+                if k in ("window", "projection", "trends", "usagePatterns")
+            },
+            "summary": r.get("message", ""),
+        }
+        for r in results
+        if r.get("check") in REVIEW_CHECKS and r.get("verdict") != "skipped"
+    ]
+    if not entries:
+        return None
+    return {"entries": sorted(entries, key=lambda e: (e["check"], str(e["target"])))}
