@@ -105,7 +105,11 @@ def clinical_api(ctx: DemoContext) -> None:
                 "samples": 5,
                 "timeout": "5s",
                 "caFile": str(ctx.ca_file),
-                "thresholds": {"responseTime": {"warn": 300, "fail": 800}, "errorRate": 0.05},
+                "thresholds": {
+                    "responseTime": {"warn": 300, "fail": 800},
+                    "errorRate": 0.05,
+                    "availability": 0.99,
+                },
                 "alerts": {"channels": ["ops"], "escalation": ["oncall-lead"]},
             },
             {
@@ -170,6 +174,30 @@ def build(ctx: DemoContext) -> Path:
     return path
 
 
+def _seed_history(ctx: DemoContext, report_dir: Path) -> None:
+    """Made-up earlier runs of the demo system, so the index has trends to draw (first demo)."""
+    from datetime import UTC, datetime
+
+    from pytest_maintcheck.sandbox.demo_history import seed_history
+
+    services = [str(h["service"]) for h in ctx.config.get("healthChecks", [])]
+    made = seed_history(
+        report_dir, ctx.config["system"], ctx.config["environment"], services, datetime.now(UTC)
+    )
+    if made:
+        print(f"maintcheck demo: seeded {made} days of made-up history in {report_dir}", flush=True)
+
+
+def _write_review(report_dir: Path) -> None:
+    """The monthly review of the current month, from the runs so far."""
+    from datetime import UTC, datetime
+
+    from pytest_maintcheck.report.review import write_review
+
+    path = write_review(report_dir, datetime.now(UTC).strftime("%Y-%m"))
+    print(f"maintcheck demo: monthly review: {path}", flush=True)
+
+
 def run_demo(
     marker: str, report_dir: Path, apply: bool = False, extra: list[str] | None = None
 ) -> int:
@@ -205,12 +233,14 @@ def run_demo(
             *(extra or []),
         ]
         env = {**os.environ, **ctx.env}
+        _seed_history(ctx, report_dir)
         print(f"maintcheck demo: running {marker} checks", flush=True)
         status = subprocess.run(argv, env=env, cwd=workdir, check=False).returncode
         runs = run_folders(report_dir)
         if runs:
             print(f"maintcheck demo: report: {runs[-1] / 'report.html'}", flush=True)
             print(f"maintcheck demo: all runs: {report_dir / 'index.html'}", flush=True)
+            _write_review(report_dir)
         else:
             print(f"maintcheck demo: the run wrote no report into {report_dir}", flush=True)
         print("maintcheck demo: stopping the sandbox", flush=True)
