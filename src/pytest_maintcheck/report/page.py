@@ -148,6 +148,13 @@ def standalone(title: str, body: str, script: str = "") -> str:
     )
 
 
+def system_label(system: str, environment: str) -> str:
+    """ "System (environment)", the environment once even when the system's name says it."""
+    if not environment or f"({environment})" in system or f"({environment} " in system:
+        return system
+    return f"{system} ({environment})"
+
+
 def sort_key_for_finding(verdict: str, severity: str) -> tuple[int, int]:
     """Violations before warnings, then critical to low."""
     return (VERDICT_ORDER.get(verdict, 5), SEVERITY_ORDER.get(severity, 4))

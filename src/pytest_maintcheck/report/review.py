@@ -179,7 +179,7 @@ def availability(runs: Sequence[Run]) -> str:
             )
         )
     body = table(
-        ("Service", "Availability", "Target", "Target", "Health checks up"),
+        ("Service", "Availability", "Target", "Met", "Health checks up"),
         rows,
         empty="No health check ran this month.",
         table_id="review-availability",

@@ -38,8 +38,7 @@ class RunView:
 
 def title(system: str, environment: str, run_id: str) -> str:
     """The page title: the environment once, even when the system's name already says it."""
-    where = f" ({environment})" if environment and environment not in system else ""
-    return f"Maintenance run {run_id}: {system}{where}"
+    return f"Maintenance run {run_id}: {page.system_label(system, environment)}"
 
 
 def sections(view: RunView) -> list[str]:
@@ -253,8 +252,9 @@ def changes_since(previous: Run | None, results: Sequence[Mapping[str, Any]]) ->
             for c in found[key]
         ]
         parts.append(
-            f'<h3 id="changes-{key}">{heading} ({len(rows)})</h3>'
+            f'<div id="changes-{key}"><h3>{heading} ({len(rows)})</h3>'
             + table(("Check", "Before", "Now", "Severity", "Finding"), rows, empty="none")
+            + "</div>"
         )
     note = f"Compared with run {previous.run_id} ({previous.started_at:%Y-%m-%d %H:%M} UTC)."
     return section("changes", "Changes since the previous run", "".join(parts), note)

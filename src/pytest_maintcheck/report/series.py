@@ -272,8 +272,9 @@ class Projection:
 
 
 def project(points: list[Point], capacity: float | None) -> Projection | None:
-    """Least squares over the points; None with fewer than two distinct times."""
-    if len(points) < 2:
+    """Least squares over the points; None unless they span a day (minutes say nothing of a
+    daily growth)."""
+    if len(points) < 2 or points[-1][0] - points[0][0] < timedelta(days=1):
         return None
     t0 = points[0][0]
     xs = [(t - t0).total_seconds() / 86400 for t, _ in points]

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pytest_maintcheck.report import charts, series
-from pytest_maintcheck.report.page import standalone, table, text
+from pytest_maintcheck.report.page import standalone, system_label, table, text
 from pytest_maintcheck.report.series import FolderHistory, Run, RunHistory
 from pytest_maintcheck.units import format_size
 
@@ -77,9 +77,7 @@ def _filters(keys: Sequence[tuple[str, str]]) -> str:
 
 def _group(key: tuple[str, str], entries: list[dict[str, Any]], runs: list[Run]) -> str:
     system, environment = key
-    heading = text(system) + (
-        f" <span class='muted'>({text(environment)})</span>" if environment else ""
-    )
+    heading = text(system_label(system, environment))
     return (
         f'<section class="group" data-system="{text(system)}" '
         f'data-environment="{text(environment)}"><h2>{heading}</h2>'
