@@ -114,8 +114,8 @@ def runs_table(entries: list[dict[str, Any]]) -> str:
 
 def trend_charts(runs: list[Run]) -> str:
     """The charts for one system and environment; a note when there is nothing to draw."""
-    if not runs:
-        return '<p class="empty">No run in the last 30 days to draw trends from.</p>'
+    if len(runs) < 2:
+        return '<p class="empty">Trends need two runs in the last 30 days.</p>'
     figures = []
     daily = series.daily_availability(runs)
     if daily:
