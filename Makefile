@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean screenshots
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -28,7 +28,14 @@ test: $(BIN)/.installed lint
 	scripts/ensure-ops-tools
 	scripts/ensure-tools
 	scripts/ensure-services
+	scripts/ensure-browser
 	$(BIN)/pytest tests -n 2 -p no:cacheprovider -q
+
+# the README's pictures of report.html, index.html and the monthly review, from a fresh demo
+screenshots: $(BIN)/.installed
+	scripts/ensure-postgres
+	scripts/ensure-browser
+	$(BIN)/python scripts/screenshots.py
 
 bench: $(BIN)/.installed
 	scripts/ensure-postgres

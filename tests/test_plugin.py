@@ -508,8 +508,11 @@ def test_restore(assessment):
     pytester.runpytest()
     page = (newest_run(pytester.path / "reports") / "report.html").read_text()
     section = page[page.index("<h2>Compliance</h2>") :]
-    assert "Contingency plan: data backup and recovery testing</td><td>violation" in section
-    assert "Availability and system health monitoring</td><td>warning" in section
+    badge = '</td><td><span class="badge {0}">{0}</span>'
+    assert (
+        "Contingency plan: data backup and recovery testing" + badge.format("violation") in section
+    )
+    assert "Availability and system health monitoring" + badge.format("warning") in section
     assert "HIPAA 164.308(a)(7)(ii)(A) data backup plan" in section
     assert "NIST SP 800-53 CP-9" in section
 
@@ -530,5 +533,8 @@ def test_review(assessment):
     )
     pytester.runpytest()
     page = (newest_run(pytester.path / "reports") / "report.html").read_text()
-    assert "<td>degraded</td><td>low</td><td>test_review</td><td>maint password" in page
-    assert "<td>violation</td><td>critical</td><td>test_review</td><td>carol" in page
+    cells = '<td><span class="badge {0}">{0}</span></td><td><span class="badge {1}">{1}</span></td>'
+    low = page.index(cells.format("degraded", "low"))
+    critical = page.index(cells.format("violation", "critical"))
+    assert critical < low  # needs attention: violations first, critical to low
+    assert page.index("carol terminated but enabled") < page.index("maint password never expires")

@@ -1,4 +1,5 @@
-"""The ``maintcheck`` command: ``demo``, ``run``, ``validate``, ``schema`` and ``history``."""
+"""The ``maintcheck`` command: ``demo``, ``run``, ``validate``, ``review``, ``schema``, ``history``
+and the operations commands (``rules``, ``schedule``, ``verify`` ...)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,22 @@ def _parser() -> argparse.ArgumentParser:
         "checks need and endpoints answer (each probe bounded by a 5s timeout)",
     )
 
+    review = sub.add_parser(
+        "review",
+        help="write the monthly review document (HTML) from earlier runs; runs no check",
+        description="Write one self-contained HTML document for the monthly compliance audit "
+        "from the run folders of --report-dir: compliance per category with its evidence, "
+        "availability against targets, incidents, capacity, the access review sign-off list, "
+        "policy dates, dependency and certificate findings, waivers. Prints its path.",
+        allow_abbrev=False,
+    )
+    review.add_argument("--month", help="YYYY-MM (default: last month)")
+    review.add_argument("--report-dir", type=Path, default=Path("reports"))
+    review.add_argument(
+        "--config", type=Path, help="a config whose waivers are listed too (optional)"
+    )
+    review.add_argument("--output", type=Path, help="default: REPORT_DIR/review-YYYY-MM.html")
+
     sub.add_parser("schema", help="print the JSON Schema of maintcheck.yaml", allow_abbrev=False)
     from pytest_maintcheck import ops_cli  # verify, rules, monitoring-config, schedule
 
@@ -143,6 +160,8 @@ def _main(argv: list[str] | None) -> int:
         from pytest_maintcheck.history.cli import history_command
 
         return history_command(args)
+    if args.command == "review":
+        return _review(args.month, args.report_dir, args.config, args.output)
     from pytest_maintcheck.config import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")
@@ -165,6 +184,39 @@ def _demo(suite: str, apply: bool, report_dir: Path) -> int:
         return 3
     # findings are the point of the demo: a run that produced its records succeeded
     return 0 if status in (0, 1) else status
+
+
+def _review(month: str | None, report_dir: Path, config: Path | None, output: Path | None) -> int:
+    from datetime import UTC, datetime
+
+    from pytest_maintcheck.config import ConfigError, load_config
+    from pytest_maintcheck.report.review import ReviewError, last_month, write_review
+
+    month = month or last_month(datetime.now(UTC).date())
+    waivers: list[dict[str, str]] = []
+    if config is not None:
+        try:
+            loaded = load_config(config)
+        except ConfigError as exc:
+            print(f"maintcheck: config error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        waivers = [
+            {"check": w.check, "justification": w.justification, "expires": w.expires.isoformat()}
+            for w in loaded.waivers
+        ]
+    if not report_dir.is_dir():
+        print(f"maintcheck: {report_dir}: no such report folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        path = write_review(report_dir, month, output=output, waivers=waivers)
+    except ReviewError as exc:
+        print(f"maintcheck: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"maintcheck: cannot write the review: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(path)
+    return 0
 
 
 def _run(config: Path, pytest_args: list[str]) -> int:

@@ -1,21 +1,22 @@
-"""pytest-html hooks: a verdict column and a summary of verdicts and findings.
+"""pytest-html hooks: the reviewer's sections above pytest-html's per-check table.
 
 pytest-html puts these strings into the page unescaped, so everything that came from a config
-or a probed system is escaped here.
+or a probed system is escaped here (report.page.text).
 """
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_maintcheck.records import counts, not_configured, severity_of
+from pytest_maintcheck.report import page, run_view
 
 if TYPE_CHECKING:
     from pytest_maintcheck.run import RunState
-
 _COLOURS = {
     "pass": "#1a7f37",
     "degraded": "#9a6700",
@@ -45,8 +46,7 @@ class HtmlHooks:
     def pytest_html_report_title(self, report: Any) -> None:
         config = self.state.config
         if config is not None:
-            where = f" ({config.environment})" if config.environment else ""
-            report.title = f"Maintenance run {self.state.run_id}: {config.system}{where}"
+            report.title = run_view.title(config.system, config.environment, self.state.run_id)
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells[1:1] = _HEADER_CELLS
@@ -77,9 +77,18 @@ class HtmlHooks:
         colour = _COLOURS.get(verdict, "#57606a")
         cells.insert(
             1,
-            f'<td class="col-verdict" style="color:{colour};font-weight:bold">{escape(shown)}</td>',
+            f'<td class="col-verdict {escape(verdict)}" style="color:{colour};font-weight:bold">'
+            f"{escape(shown)}</td>",
         )
         cells.insert(2, f'<td class="col-severity">{escape(str(result.get("severity", "")))}</td>')
+
+    def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
+        """A skipped check says why in a sentence; xdist's worker line is not a finding."""
+        if report.skipped:
+            reason = _skip_reason(report)
+            data[:] = [escape(f"Skipped: {reason}") if reason else "Skipped."]
+            return
+        data[:] = [_WORKER_LINE.sub("", entry) for entry in data]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_html_results_summary(
@@ -88,53 +97,70 @@ class HtmlHooks:
         results = sorted(self.state.results.values(), key=lambda r: r["nodeid"])
         if not results:
             return
-        tally = counts(results)
-        parts = [
-            f'<span style="color:{_COLOURS.get(k, "#57606a")}">{v} {escape(k)}</span>'
-            for k, v in tally.items()
-            if v
-        ]
-        prefix.append(
-            "<h2>Maintenance verdicts</h2><p>" + ", ".join(parts) + "</p>"
-            f"<p>Records: <code>{escape(str(self.state.planned_run_dir))}</code></p>"
+        _environment_only_as_asked(session.config)
+        style = f"<style>{page.STYLE}{page.PYTEST_HTML_STYLE}</style>"
+        body = "".join(run_view.sections(self._view(results)))
+        prefix.append(f'{style}<div class="mc">{body}</div>')
+
+    def _view(self, results: list[dict[str, Any]]) -> run_view.RunView:
+        from pytest_maintcheck.records import incident_records, iso, performed_by
+        from pytest_maintcheck.report.series import FolderHistory, previous_run
+        from pytest_maintcheck.run import _previous_incidents
+
+        state = self.state
+        config = state.config
+        now = datetime.now(UTC)
+        system = config.system if config else ""
+        environment = config.environment if config else ""
+        drafts: list[dict[str, Any]] = []
+        if config is not None:
+            earlier, _ = _previous_incidents(state.report_dir, system, environment)
+            drafts = incident_records(config, results, iso(now), earlier)
+        return run_view.RunView(
+            run_id=state.run_id,
+            system=system,
+            environment=environment,
+            suites=sorted({str(r["suite"]) for r in results}),
+            operator=performed_by(),
+            started=state.started_at,
+            duration=(now - state.started_at).total_seconds(),
+            results=results,
+            incidents=drafts,
+            previous=previous_run(
+                FolderHistory(state.report_dir), system, environment, state.started_at
+            ),
+            records_dir=str(state.planned_run_dir),
         )
-        absent = not_configured(results)
-        if absent:
-            prefix.append(
-                "<h2>Not configured</h2><p>Nothing to check (the section is absent from the "
-                "config): " + ", ".join(f"<code>{escape(s)}</code>" for s in absent) + "</p>"
-            )
-        rows = []
-        for r in results:
-            for f in r["findings"]:
-                waived = " (waived)" if r.get("waived") else ""
-                rows.append(
-                    "<tr>"
-                    f"<td>{escape(f['verdict'] + waived)}</td>"
-                    f"<td>{escape(severity_of(f, r))}</td>"
-                    f"<td>{escape(r['name'])}</td><td>{escape(f['description'])}</td>"
-                    f"<td>{escape(f['action'])}</td></tr>"
-                )
-        if rows:
-            prefix.append(
-                "<h2>Findings</h2><table><tr><th>Verdict</th><th>Severity</th><th>Check</th>"
-                "<th>Finding</th><th>Action</th></tr>" + "".join(rows) + "</table>"
-            )
-        prefix.extend(self._compliance(results))
 
-    def _compliance(self, results: list[dict[str, Any]]) -> list[str]:
-        from pytest_maintcheck.records import compliance_records
 
-        rows = []
-        for c in compliance_records(results):
-            clauses = "<br>".join(escape(x) for x in c["requirements"])
-            rows.append(
-                f"<tr><td>{escape(c['category'])}</td><td>{escape(c['status'])}</td>"
-                f"<td>{len(c['findings'])}</td><td>{clauses}</td></tr>"
-            )
-        if not rows:
-            return []
-        return [
-            "<h2>Compliance</h2><table><tr><th>Category</th><th>Status</th><th>Findings</th>"
-            "<th>Requirements evidenced</th></tr>" + "".join(rows) + "</table>"
-        ]
+# "[gw1] linux -- Python 3.11.2 /usr/bin/python3": pytest's line naming an xdist worker
+_WORKER_LINE = re.compile(r"^\[gw\d+\] .* -- Python [^\n]*\n?", re.MULTILINE)
+
+
+def _environment_only_as_asked(config: Any) -> None:
+    """pytest-html's environment box shows what pytest-metadata gathered (Python, platform,
+    plugins): kept only for keys the operator gave (--metadata, --metadata-from-json[-file]).
+
+    Set on pytest-html's page data, which it renders after this hook: the box is empty (and
+    hidden by our style) otherwise.
+    """
+    asked = {str(k) for k, _ in config.getoption("metadata", None) or []}
+    if config.getoption("metadata_from_json_file", None) or (
+        config.getoption("metadata_from_json", None) or "{}"
+    ).strip() not in ("", "{}"):
+        return  # the operator asked for an environment box of their own: leave it whole
+    for plugin in config.pluginmanager.get_plugins():
+        report = getattr(plugin, "_report", None)
+        if type(plugin).__module__.startswith("pytest_html.") and report is not None:
+            shown = report.data.get("environment") or {}
+            report.set_data("environment", {k: v for k, v in shown.items() if k in asked})
+
+
+def _skip_reason(report: Any) -> str:
+    """The reason of a skip, without pytest's (file, line, 'Skipped: ...') tuple around it."""
+    longrepr = report.longrepr
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+    if not reason and longrepr is not None:
+        reason = str(longrepr)
+    reason = reason.removeprefix("Skipped: ").strip()
+    return reason[:1].upper() + reason[1:] if reason else ""

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from html import escape
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,6 @@ from pytest_maintcheck.report.files import FILE_MODE, run_folders, write_atomic
 LOCK_TIMEOUT = (
     60.0  # seconds; another run holds it only while it seals its log and rebuilds the index
 )
-_STYLE = (
-    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-    ".violation,.error{color:#cf222e}.degraded{color:#9a6700}.pass{color:#1a7f37}"
-)
-_COLUMNS = ("pass", "degraded", "violation", "error", "skipped", "waived")
 
 
 def summary(run: Path, log: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +36,7 @@ def summary(run: Path, log: dict[str, Any]) -> dict[str, Any]:
         "status": log.get("status", ""),
         "counts": log.get("counts", {}),
         "hasReport": (run / "report.html").is_file(),
+        **({"seeded": True} if log.get("seeded") else {}),
     }
 
 
@@ -98,28 +93,16 @@ def read_history(
 
 
 def write_index(
-    report_dir: Path, mode: int = FILE_MODE, known: Mapping[str, dict[str, Any]] | None = None
+    report_dir: Path,
+    mode: int = FILE_MODE,
+    known: Mapping[str, dict[str, Any]] | None = None,
+    now: datetime | None = None,
 ) -> Path:
-    """Rebuild the index page, newest run first; ``known``: the store's line of each run."""
-    rows = []
-    for s in sorted(read_history(report_dir, known), key=lambda e: str(e["runId"]), reverse=True):
-        name = escape(str(s["runId"]))
-        link = f'<a href="{name}/report.html">{name}</a>' if s.get("hasReport") else name
-        tally = s.get("counts", {})
-        counts = "".join(f'<td class="{c}">{int(tally.get(c, 0)) or ""}</td>' for c in _COLUMNS)
-        rows.append(
-            f"<tr><td>{link}</td><td>{escape(str(s.get('startedAt', '')))}</td>"
-            f"<td>{escape(str(s.get('system', '')))} {escape(str(s.get('environment', '')))}</td>"
-            f"<td>{escape(', '.join(map(str, s.get('suites', []))))}</td>"
-            f"<td>{escape(str(s.get('status', '')))}</td>{counts}</tr>"
-        )
-    header = "".join(f"<th>{c}</th>" for c in _COLUMNS)
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Maintenance runs</title>"
-        f"<style>{_STYLE}</style></head><body><h1>Maintenance runs</h1>"
-        "<table><tr><th>Run</th><th>Started (UTC)</th><th>System</th><th>Suites</th>"
-        f"<th>Log status</th>{header}</tr>{''.join(rows)}</table></body></html>\n"
-    )
+    """Rebuild the index page: runs per system and environment, newest first, with trends;
+    ``known``: the history store's line of each run."""
+    from pytest_maintcheck.report.trends import index_page
+
+    page = index_page(read_history(report_dir, known), report_dir, now or datetime.now(UTC))
     path = report_dir / "index.html"
     write_atomic(path, page, mode)
     return path

@@ -184,6 +184,16 @@ def _database_size(ctx: DemoContext) -> int | None:
     return int(row[0]) if row else None
 
 
+def _write_review(report_dir: Path) -> None:
+    """The monthly review of the current month, from the runs so far."""
+    from datetime import UTC, datetime
+
+    from pytest_maintcheck.report.review import write_review
+
+    path = write_review(report_dir, datetime.now(UTC).strftime("%Y-%m"))
+    print(f"maintcheck demo: monthly review: {path}", flush=True)
+
+
 def run_demo(
     marker: str, report_dir: Path, apply: bool = False, extra: list[str] | None = None
 ) -> int:
@@ -228,6 +238,7 @@ def run_demo(
         if runs:
             print(f"maintcheck demo: report: {runs[-1] / 'report.html'}", flush=True)
             print(f"maintcheck demo: all runs: {report_dir / 'index.html'}", flush=True)
+            _write_review(report_dir)
         else:
             print(f"maintcheck demo: the run wrote no report into {report_dir}", flush=True)
         print("maintcheck demo: stopping the sandbox", flush=True)
