@@ -98,12 +98,19 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("schema", help="print the JSON Schema of maintcheck.yaml", allow_abbrev=False)
+    from pytest_maintcheck.incident_cli import add_parser as add_incident
+
+    add_incident(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
+    except SystemExit as exc:  # argparse's usage errors exit 2; the contract says 4
+        if exc.code == 2:
+            return EXIT_USAGE
+        raise
     except BrokenPipeError:  # the reader went away (`maintcheck schema | head`): not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
@@ -121,6 +128,10 @@ def _main(argv: list[str] | None) -> int:
         return _run(args.config, rest)
     if args.command == "validate":
         return _validate(args.config, online=args.online)
+    if args.command == "incident":
+        from pytest_maintcheck import incident_cli
+
+        return incident_cli.run(args)
     from pytest_maintcheck.config import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")

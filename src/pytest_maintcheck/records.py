@@ -207,6 +207,8 @@ def health_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "service": r["target"],
                 "endpoints": r["details"].get("endpoints", []),
                 "waived": r.get("waived", False),
+                # planned maintenance: shown, but not counted in availability
+                "inMaintenance": bool(r.get("inMaintenance")),
             }
         )
     return out
@@ -305,44 +307,30 @@ def spec_of_result(result: dict[str, Any]) -> CheckSpec:
 def incident_records(
     config: Config, results: list[dict[str, Any]], now: str, previous: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Drafts for unwaived high/critical violations; earlier open ones carried or resolved."""
-    by_check = {r["nodeid"]: r for r in results}
-    out: list[dict[str, Any]] = []
-    carried: set[str] = set()
-    for old in previous:
-        check = old.get("check")
-        if not isinstance(check, str) or old.get("timeline", {}).get("resolved"):
-            continue
-        carried.add(check)
-        incident = dict(old)
-        current = by_check.get(check)
-        if current is not None and current["verdict"] in ("pass", "degraded"):
-            incident["timeline"] = {**old.get("timeline", {}), "resolved": now}
-            incident["resolvedBy"] = "maintcheck re-run found the check passing"
-        elif current is not None:
-            incident["description"] = (
-                current["message"].splitlines()[0] if current["message"] else ""
-            )
-        out.append(incident)
-    for r in results:
-        open_violation = r["verdict"] in ("violation", "error") and not r.get("waived")
-        severity = incident_severity(r) if open_violation else "low"
-        if severity not in ("high", "critical") or r["nodeid"] in carried:
-            continue
+    """Drafts for unwaived high/critical violations; earlier open ones updated or resolved
+    (the lifecycle itself lives in incidents.py)."""
+    from pytest_maintcheck.incidents import update_incidents
+
+    def draft(r: dict[str, Any], severity: str) -> dict[str, Any]:
         spec = spec_of_result(r)
         owner = config.owner_for(spec.incident_type)
-        out.append(
-            {
-                "severity": severity,
-                "type": spec.incident_type,
-                "steps": [
-                    {"action": step, "owner": owner, "status": "pending"}
-                    for step in (spec.action, *spec.runbook)
-                ],
-                "timeline": {"detected": now, "responded": "", "resolved": ""},
-                "check": r["nodeid"],
-                "title": f"{spec.title}: {r['target']}",
-                "description": r["message"].splitlines()[0] if r["message"] else "",
-            }
-        )
-    return out
+        return {
+            "severity": severity,
+            "type": spec.incident_type,
+            "steps": [
+                {"action": step, "owner": owner, "status": "pending"}
+                for step in (spec.action, *spec.runbook)
+            ],
+            "timeline": {"detected": now, "responded": "", "resolved": ""},
+            "title": f"{spec.title}: {r['target']}",
+        }
+
+    return update_incidents(
+        previous,
+        results,
+        now,
+        system=config.system,
+        environment=config.environment,
+        severity_of=incident_severity,
+        draft=draft,
+    )

@@ -20,6 +20,7 @@ from pytest_maintcheck.redact import Redactor, printable
 from pytest_maintcheck.site import is_bundled
 from pytest_maintcheck.targets import NOT_CONFIGURED_ID, TARGETS
 from pytest_maintcheck.verdict import Assessment
+from pytest_maintcheck.windows import MaintenanceWindow
 
 CONFIG_NAME = "maintcheck.yaml"
 
@@ -115,6 +116,16 @@ class RunState:
     def waiver_active(self, waiver: Waiver) -> bool:
         return waiver.expires >= self.today
 
+    def maintenance_for(self, item: Any) -> MaintenanceWindow | None:
+        """The planned maintenance window this check's target is in now, if any."""
+        params = getattr(item, "callspec", None)
+        if self.config is None or not self.config.maintenance_windows or params is None:
+            return None
+        from pytest_maintcheck.windows import target_names, window_for
+
+        names = target_names(params.params, params.id)
+        return window_for(self.config.maintenance_windows, names, datetime.now(UTC))
+
     # -- results ---------------------------------------------------------------------------
 
     def add_result(self, result: dict[str, Any]) -> None:
@@ -138,7 +149,8 @@ class RunState:
         """--maintcheck-fail-on=warning (or degraded): an unwaived degraded check fails the run."""
         if current == 0 and self.fail_on in ("warning", "degraded"):
             for r in self.results.values():
-                if r["verdict"] == "degraded" and not r.get("waived"):
+                quiet = r.get("waived") or r.get("inMaintenance")
+                if r["verdict"] == "degraded" and not quiet:
                     return 1
         return current
 
@@ -150,6 +162,8 @@ class RunState:
             if r["verdict"] in ("pass", "skipped"):
                 continue
             tag = r["verdict"].upper() + (" (waived)" if r.get("waived") else "")
+            if r.get("inMaintenance"):
+                tag += f" (in maintenance: {r['maintenanceWindow']['name']})"
             first = r["findings"][0] if r["findings"] else None
             severity = severity_of(first, r) if first else r["severity"]
             text = f"{first['description']} -> {first['action']}" if first else r["message"]
@@ -199,39 +213,65 @@ class RunState:
         if not self.results or self.config is None:
             self.discard_staging()
             return
+        from pytest_maintcheck.incident_run import run_incidents
         from pytest_maintcheck.records import build_records
         from pytest_maintcheck.report.files import publish_run
 
         finished = datetime.now(UTC)
-        previous, broken = _previous_incidents(self.report_dir)
-        self.notices.extend(broken)
-        records = build_records(
-            self.config,
-            list(self.results.values()),
-            run_id=self.run_id,
-            started=self.started_at,
-            finished=finished,
-            maintenance_type=self.maintenance_type,
-            interrupted=session_interrupted,
-            selected=self.selected,
-            crashed=self.crashed,
-            previous_incidents=previous,
-        )
-        try:
-            self.run_dir = publish_run(
-                self.report_dir,
-                self.staging_dir,
-                self.run_id,
-                records,
-                self.redact,
-                self.file_mode,
+        # incidents are carried, notified and kept under the incident store's lock
+        with run_incidents(self.report_dir, self.config, finished, self.redact) as incidents:
+            previous = incidents.previous(lambda: _previous_incidents(self.report_dir))
+            records = build_records(
+                self.config,
+                list(self.results.values()),
+                run_id=self.run_id,
+                started=self.started_at,
+                finished=finished,
+                maintenance_type=self.maintenance_type,
+                interrupted=session_interrupted,
+                selected=self.selected,
+                crashed=self.crashed,
+                previous_incidents=previous,
             )
-        except OSError as exc:  # a full disk: no partial file stays, the summary says which
-            if self.planned_run_dir.is_dir():
-                self.run_dir = self.planned_run_dir  # in place; only history or index failed
-            else:
-                self.discard_staging()
-            self.not_written.append(self._what_failed(exc, self.staging_dir))
+            postmortems = incidents.settle(records)
+            try:
+                self._write_postmortems(postmortems)
+                self.run_dir = publish_run(
+                    self.report_dir,
+                    self.staging_dir,
+                    self.run_id,
+                    records,
+                    self.redact,
+                    self.file_mode,
+                )
+            except OSError as exc:  # a full disk: no partial file stays, the summary says which
+                if self.planned_run_dir.is_dir():
+                    self.run_dir = self.planned_run_dir  # in place; only history or index failed
+                else:
+                    self.discard_staging()
+                self.not_written.append(self._what_failed(exc, self.staging_dir))
+            incidents.keep(self.file_mode)  # after the records: they matter more on a full disk
+        self.notices.extend(incidents.notes)
+        if not self.not_written:
+            self._write_status_page(finished)
+
+    def _write_postmortems(self, drafts: dict[str, str]) -> None:
+        """Post-mortem drafts of incidents resolved by this run, beside its records."""
+        from pytest_maintcheck.report.files import write_atomic
+
+        for name, text in drafts.items():
+            write_atomic(self.staging_dir / name, self.redact(text), self.file_mode)
+
+    def _write_status_page(self, now: datetime) -> None:
+        from pytest_maintcheck.report.status import write_status_page
+
+        assert self.config is not None
+        if not (self.config.health_checks or self.config.maintenance_windows):
+            return  # the page shows services and planned work: without either it says nothing
+        try:
+            write_status_page(self.report_dir, self.config, now, self.file_mode)
+        except OSError as exc:
+            self.not_written.append(self._what_failed(exc, self.report_dir / "status.html"))
 
     def _what_failed(self, exc: OSError, default: Path) -> str:
         """The file as the operator will look for it: in the run folder, not the staging one."""
@@ -346,6 +386,11 @@ def result_for_report(
             else None
         ),
     }
+    window = state.maintenance_for(item)
+    if window is not None:  # still recorded as measured; nobody paged, not in availability
+        result["inMaintenance"] = True
+        result["maintenanceWindow"] = window.record()
+        result["details"] = {**result["details"], "excludedFromAvailability": True}
     section = _absent_section(params) if verdict == "skipped" else None
     if section:
         result["notConfigured"] = section
