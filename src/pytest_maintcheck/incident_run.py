@@ -39,8 +39,9 @@ class RunIncidents:
         """The kept incidents; the newest run folder's snapshot when nothing is kept yet (an
         earlier version of maintcheck) or the state is broken or locked."""
         if self.held is not None and not self.held.fresh and not self.held.notes:
+            # resolved ones are passed too: a new incident's id must differ from theirs
             self.kept = [i for i in self.held.incidents if not is_open(i)]
-            return [i for i in self.held.incidents if is_open(i)]
+            return list(self.held.incidents)
         found, notes = from_runs()
         self.notes.extend(notes)
         return found

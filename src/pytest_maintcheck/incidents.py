@@ -40,6 +40,19 @@ def incident_id(system: str, environment: str, check: str, target: str, detected
     return "INC-" + digest.hexdigest()[:6]
 
 
+def _free_id(
+    taken: set[str], system: str, environment: str, check: str, target: str, now: str
+) -> str:
+    """An id no kept incident has (the same check can fail again within the second)."""
+    made = incident_id(system, environment, check, target, now)
+    n = 1
+    while made in taken:
+        made = incident_id(system, environment, check, target, f"{now}#{n}")
+        n += 1
+    taken.add(made)
+    return made
+
+
 def is_open(incident: dict[str, Any]) -> bool:
     return not incident.get("timeline", {}).get("resolved")
 
@@ -93,6 +106,8 @@ def update_incidents(
     title); resolved incidents of earlier runs are not carried.
     """
     results = list(results)
+    previous = list(previous)
+    taken = {str(i.get("id")) for i in previous}
     by_identity = {identity(r, system, environment): r for r in results}
     by_nodeid = {r["nodeid"]: r for r in results}
     out: list[dict[str, Any]] = []
@@ -120,7 +135,7 @@ def update_incidents(
         made = draft(r, severity)
         made.update(
             {
-                "id": incident_id(system, environment, r["check"], str(r["target"]), now),
+                "id": _free_id(taken, system, environment, r["check"], str(r["target"]), now),
                 "check": r["check"],
                 "target": r["target"],
                 "nodeid": r["nodeid"],

@@ -106,7 +106,6 @@ def clinical_api(ctx: DemoContext) -> None:
                 "timeout": "5s",
                 "caFile": str(ctx.ca_file),
                 "thresholds": {"responseTime": {"warn": 300, "fail": 800}, "errorRate": 0.05},
-                "alerts": {"channels": ["ops"], "escalation": ["oncall-lead"]},
             },
             {
                 "service": "clinical-db",
