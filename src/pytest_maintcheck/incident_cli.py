@@ -125,7 +125,9 @@ def _change(args: argparse.Namespace, config: Any) -> int:
     now = datetime.now(UTC)
     stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
     store = IncidentStore(args.report_dir)
-    with store.open("", "") as held:  # every system's incidents: the id says which one
+    with store.open(
+        "", "", mode=_mode(store)
+    ) as held:  # every system's incidents: the id says which one
         if held.notes:
             raise StoreError(held.notes[0])
         everything = held.everything

@@ -77,12 +77,12 @@ class RunIncidents:
 
 @contextlib.contextmanager
 def run_incidents(
-    report_dir: Path, config: Config, now: datetime, redact: Redactor
+    report_dir: Path, config: Config, now: datetime, redact: Redactor, mode: int
 ) -> Iterator[RunIncidents]:
     """The store's lock is held while the run carries incidents forward and notifies."""
     store = IncidentStore(report_dir)
     try:
-        with store.open(config.system, config.environment) as held:
+        with store.open(config.system, config.environment, mode=mode) as held:
             yield RunIncidents(config, held, now, redact)
             return
     except StoreError as exc:

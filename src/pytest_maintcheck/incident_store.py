@@ -58,14 +58,17 @@ class IncidentStore:
         self.path = report_dir / STATE_FILE
 
     @contextlib.contextmanager
-    def open(self, system: str, environment: str, wait: float = 60.0) -> Iterator[Held]:
+    def open(
+        self, system: str, environment: str, wait: float = 60.0, mode: int = FILE_MODE
+    ) -> Iterator[Held]:
         """Hold the lock (a run and an ``incident ack`` never overwrite each other).
 
         A run holds it while it publishes, which takes the index's lock on the folder.
         """
         self.report_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.report_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(self.report_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, mode)
         try:
+            os.fchmod(fd, mode)  # one documented mode for every file in the report folder
             _lock(fd, wait, self.report_dir / LOCK_FILE)
             yield Held(self, system, environment)
         finally:

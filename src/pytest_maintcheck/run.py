@@ -219,7 +219,9 @@ class RunState:
 
         finished = datetime.now(UTC)
         # incidents are carried, notified and kept under the incident store's lock
-        with run_incidents(self.report_dir, self.config, finished, self.redact) as incidents:
+        with run_incidents(
+            self.report_dir, self.config, finished, self.redact, self.file_mode
+        ) as incidents:
             previous = incidents.previous(lambda: _previous_incidents(self.report_dir))
             records = build_records(
                 self.config,
