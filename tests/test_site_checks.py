@@ -140,7 +140,7 @@ def test_the_example_runs_beside_the_bundled_suite_with_every_record(site: Site)
     assert imaging["findings"][0]["severity"] == "high"  # critical is "high" in the seed
     assert compliance["Availability and system health monitoring"]["status"] == "warning"
 
-    incidents = [i for i in run.record("incidents.json") if i["check"].endswith(PACS)]
+    incidents = [i for i in run.record("incidents.json") if i["nodeid"].endswith(PACS)]
     assert len(incidents) == 1
     incident = incidents[0]
     assert (incident["type"], incident["severity"]) == ("availability", "critical")

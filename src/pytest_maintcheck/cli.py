@@ -129,12 +129,19 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("--config", type=Path, default=Path("maintcheck.yaml"))
 
     ops_cli.add_commands(sub)
+    from pytest_maintcheck.incident_cli import add_parser as add_incident
+
+    add_incident(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
+    except SystemExit as exc:  # argparse's usage errors exit 2; the contract says 4
+        if exc.code == 2:
+            return EXIT_USAGE
+        raise
     except BrokenPipeError:  # the reader went away (`maintcheck schema | head`): not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
@@ -162,6 +169,10 @@ def _main(argv: list[str] | None) -> int:
         return history_command(args)
     if args.command == "review":
         return _review(args.month, args.report_dir, args.config, args.output)
+    if args.command == "incident":
+        from pytest_maintcheck import incident_cli
+
+        return incident_cli.run(args)
     from pytest_maintcheck.config import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_maintcheck.catalogue import CHECKS
+from pytest_maintcheck.notify import AlertSettings, parse_alerts
 from pytest_maintcheck.units import UnitError, parse_duration
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         SecurityPatches,
     )
 from pytest_maintcheck.verdict import Metric, Threshold, ThresholdError
+from pytest_maintcheck.windows import MaintenanceWindow, parse_windows
 
 Path_ = tuple[str | int, ...]
 
@@ -368,6 +370,8 @@ class Config:
     owners: Mapping[str, str] = field(default_factory=dict)
     prometheus_textfile: Path | None = None
     signing: Signing | None = None
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     secrets: frozenset[str] = frozenset()
     # the names the config gives things (services, databases, system ...): never masked as a
     # secret, even when a secret happens to equal one
@@ -723,6 +727,10 @@ class _Builder:
             if "webhook" in ch
         }
         self.secrets.update(v for v in webhooks.values() if v)
+        alerts = parse_alerts(
+            raw.get("alerts", {}), raw.get("healthChecks", []), self.fail, self.duration
+        )
+        self.secrets.update(c.target for c in alerts.channels.values() if c.target)
         capacity = raw.get("capacity", {})
         from pytest_maintcheck.config_operations import build_operations
 
@@ -759,6 +767,8 @@ class _Builder:
             owners=dict(raw.get("owners", {})),
             prometheus_textfile=self.file(raw.get("reporting", {}).get("prometheusTextfile")),
             signing=self._signing(raw.get("signing")),
+            alerts=alerts,
+            maintenance_windows=parse_windows(raw.get("maintenanceWindows", []), self.fail),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             public_names=frozenset(self.reader.public),
             **operations,

@@ -605,7 +605,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
             "Fix the cause or renew the waiver with a new justification and expiry.",
         )
     waived = waiver is not None and state.waiver_active(waiver)
-    if assessed.verdict is Verdict.VIOLATION and not waived:
+    planned = state.maintenance_for(pyfuncitem) is not None  # like a waiver: shown, not failed
+    if assessed.verdict is Verdict.VIOLATION and not waived and not planned:
         pyfuncitem.stash[RAISED] = True
         pytest.fail(state.redact(assessed.message()), pytrace=False)
     if assessed.verdict is Verdict.DEGRADED and not waived and state.fail_on == "warning":
@@ -688,6 +689,8 @@ def pytest_report_teststatus(
         return "failed", "D", ("DEGRADED", {"red": True})
     if not report.passed:
         return None
+    if result.get("inMaintenance") and result.get("verdict") in ("violation", "degraded"):
+        return "in maintenance", "m", ("IN MAINTENANCE", {"yellow": True})
     if result.get("waived") and result.get("verdict") == "violation":
         return "waived", "w", ("WAIVED", {"yellow": True})
     if result.get("verdict") == "degraded":

@@ -211,6 +211,8 @@ def health_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "service": r["target"],
                 "endpoints": r["details"].get("endpoints", []),
                 "waived": r.get("waived", False),
+                # planned maintenance: shown, but not counted in availability
+                "inMaintenance": bool(r.get("inMaintenance")),
             }
         )
     return out
@@ -309,61 +311,33 @@ def spec_of_result(result: dict[str, Any]) -> CheckSpec:
 def incident_records(
     config: Config, results: list[dict[str, Any]], now: str, previous: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Drafts for unwaived high/critical violations; earlier open ones carried or resolved.
+    """Drafts for unwaived high/critical violations; earlier open ones updated or resolved
+    (the lifecycle itself lives in incidents.py)."""
+    from pytest_maintcheck.incidents import update_incidents
 
-    A check is known across runs by its catalogue key and target, never its nodeid (which
-    depends on the folder pytest ran from); drafts from before that carried the nodeid.
-    """
-    by_identity = {check_identity(r): r for r in results}
-    by_nodeid = {r["nodeid"]: r for r in results}
-    out: list[dict[str, Any]] = []
-    carried: set[tuple[str, str]] = set()
-    for old in previous:
-        check = old.get("check")
-        if not isinstance(check, str) or old.get("timeline", {}).get("resolved"):
-            continue
-        legacy = "target" not in old  # a draft from before identities: check was the nodeid
-        current = by_nodeid.get(check) if legacy else by_identity.get((check, str(old["target"])))
-        carried.add(check_identity(current) if current else (check, str(old.get("target"))))
-        incident = dict(old)
-        if current is not None and current["verdict"] in ("pass", "degraded"):
-            incident["timeline"] = {**old.get("timeline", {}), "resolved": now}
-            incident["resolvedBy"] = "maintcheck re-run found the check passing"
-        elif current is not None:
-            incident["description"] = (
-                current["message"].splitlines()[0] if current["message"] else ""
-            )
-            incident["occurrences"] = int(old.get("occurrences", 1)) + 1
-            incident["lastSeen"] = now
-        out.append(incident)
-    for r in results:
-        open_violation = r["verdict"] in ("violation", "error") and not r.get("waived")
-        severity = incident_severity(r) if open_violation else "low"
-        if severity not in ("high", "critical") or check_identity(r) in carried:
-            continue
+    def draft(r: dict[str, Any], severity: str) -> dict[str, Any]:
         spec = spec_of_result(r)
         owner = config.owner_for(spec.incident_type)
-        out.append(
-            {
-                "severity": severity,
-                "type": spec.incident_type,
-                "steps": [
-                    {"action": step, "owner": owner, "status": "pending"}
-                    for step in (spec.action, *spec.runbook)
-                ],
-                "timeline": {"detected": now, "responded": "", "resolved": ""},
-                "check": r["check"],
-                "target": check_identity(r)[1],
-                "nodeid": r["nodeid"],
-                "system": config.system,
-                "environment": config.environment,
-                "occurrences": 1,
-                "lastSeen": now,
-                "title": f"{spec.title}: {r['target']}",
-                "description": r["message"].splitlines()[0] if r["message"] else "",
-            }
-        )
-    return out
+        return {
+            "severity": severity,
+            "type": spec.incident_type,
+            "steps": [
+                {"action": step, "owner": owner, "status": "pending"}
+                for step in (spec.action, *spec.runbook)
+            ],
+            "timeline": {"detected": now, "responded": "", "resolved": ""},
+            "title": f"{spec.title}: {r['target']}",
+        }
+
+    return update_incidents(
+        previous,
+        results,
+        now,
+        system=config.system,
+        environment=config.environment,
+        severity_of=incident_severity,
+        draft=draft,
+    )
 
 
 def check_identity(result: dict[str, Any]) -> tuple[str, str]:

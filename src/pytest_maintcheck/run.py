@@ -21,6 +21,7 @@ from pytest_maintcheck.redact import Redactor, printable
 from pytest_maintcheck.site import is_bundled
 from pytest_maintcheck.targets import NOT_CONFIGURED_ID, TARGETS
 from pytest_maintcheck.verdict import Assessment
+from pytest_maintcheck.windows import MaintenanceWindow
 
 CONFIG_NAME = "maintcheck.yaml"
 
@@ -132,6 +133,16 @@ class RunState:
     def waiver_active(self, waiver: Waiver) -> bool:
         return waiver.expires >= self.today
 
+    def maintenance_for(self, item: Any) -> MaintenanceWindow | None:
+        """The planned maintenance window this check's target is in now, if any."""
+        params = getattr(item, "callspec", None)
+        if self.config is None or not self.config.maintenance_windows or params is None:
+            return None
+        from pytest_maintcheck.windows import target_names, window_for
+
+        names = target_names(params.params, params.id)
+        return window_for(self.config.maintenance_windows, names, datetime.now(UTC))
+
     # -- results ---------------------------------------------------------------------------
 
     def discard_attempt(self, nodeid: str) -> None:
@@ -185,7 +196,8 @@ class RunState:
         """--maintcheck-fail-on=warning (or degraded): an unwaived degraded check fails the run."""
         if current == 0 and self.fail_on in ("warning", "degraded"):
             for r in self.results.values():
-                if r["verdict"] == "degraded" and not r.get("waived"):
+                quiet = r.get("waived") or r.get("inMaintenance")
+                if r["verdict"] == "degraded" and not quiet:
                     return 1
         return current
 
@@ -229,6 +241,8 @@ class RunState:
             )
         for r in rest:
             tag = r["verdict"].upper() + (" (waived)" if r.get("waived") else "")
+            if r.get("inMaintenance"):
+                tag += f" (in maintenance: {r['maintenanceWindow']['name']})"
             first = r["findings"][0] if r["findings"] else None
             severity = severity_of(first, r) if first else r["severity"]
             text = f"{first['description']} -> {first['action']}" if first else r["message"]
@@ -313,49 +327,60 @@ class RunState:
         if not self.results or self.config is None or not self.records:
             self.discard_staging()
             return
+        from pytest_maintcheck.incident_run import run_incidents
         from pytest_maintcheck.records import build_records
         from pytest_maintcheck.report.files import publish_run
 
         finished = datetime.now(UTC)
-        previous, broken = _previous_incidents(
-            self.report_dir, self.config.system, self.config.environment
-        )
-        self.notices.extend(broken)
-        records = build_records(
-            self.config,
-            list(self.results.values()),
-            run_id=self.run_id,
-            started=self.started_at,
-            finished=finished,
-            maintenance_type=self.maintenance_type,
-            interrupted=session_interrupted,
-            selected=self.selected,
-            crashed=self.crashed,
-            previous_incidents=previous,
-        )
-        from pytest_maintcheck.history.capacity import review_record
-
-        review = review_record(self.results.values())
-        if review is not None:
-            records["capacity-review.json"] = review
-        index = self._record_history(records, finished)
-        try:
-            self.run_dir = publish_run(
-                self.report_dir,
-                self.staging_dir,
-                self.run_id,
-                records,
-                self.redact,
-                self.file_mode,
-                signer=self.signer,
-                index=index,
+        # incidents are carried, notified and kept under the incident store's lock
+        with run_incidents(
+            self.report_dir, self.config, finished, self.redact, self.file_mode
+        ) as incidents:
+            system, environment = self.config.system, self.config.environment
+            previous = incidents.previous(
+                lambda: _previous_incidents(self.report_dir, system, environment)
             )
-        except OSError as exc:  # a full disk: no partial file stays, the summary says which
-            if self.planned_run_dir.is_dir():
-                self.run_dir = self.planned_run_dir  # in place; only history or index failed
-            else:
-                self.discard_staging()
-            self.not_written.append(self._what_failed(exc, self.staging_dir))
+            records = build_records(
+                self.config,
+                list(self.results.values()),
+                run_id=self.run_id,
+                started=self.started_at,
+                finished=finished,
+                maintenance_type=self.maintenance_type,
+                interrupted=session_interrupted,
+                selected=self.selected,
+                crashed=self.crashed,
+                previous_incidents=previous,
+            )
+            from pytest_maintcheck.history.capacity import review_record
+
+            review = review_record(self.results.values())
+            if review is not None:
+                records["capacity-review.json"] = review
+            postmortems = incidents.settle(records)
+            index = self._record_history(records, finished)
+            try:
+                self._write_postmortems(postmortems)
+                self.run_dir = publish_run(
+                    self.report_dir,
+                    self.staging_dir,
+                    self.run_id,
+                    records,
+                    self.redact,
+                    self.file_mode,
+                    signer=self.signer,
+                    index=index,
+                )
+            except OSError as exc:  # a full disk: no partial file stays, the summary says which
+                if self.planned_run_dir.is_dir():
+                    self.run_dir = self.planned_run_dir  # in place; only history or index failed
+                else:
+                    self.discard_staging()
+                self.not_written.append(self._what_failed(exc, self.staging_dir))
+            incidents.keep(self.file_mode)  # after the records: they matter more on a full disk
+        self.notices.extend(incidents.notes)
+        if not self.not_written:
+            self._write_status_page(finished)
         if self.config.prometheus_textfile is not None:
             from pytest_maintcheck.export.prometheus import export_run
 
@@ -385,6 +410,24 @@ class RunState:
             details["followUp"].append(f"history store: {HISTORY_ACTION}")
         self.history_problems = [self.redact(p) for p in recorded.problems]
         return recorded.summaries
+
+    def _write_postmortems(self, drafts: dict[str, str]) -> None:
+        """Post-mortem drafts of incidents resolved by this run, beside its records."""
+        from pytest_maintcheck.report.files import write_atomic
+
+        for name, text in drafts.items():
+            write_atomic(self.staging_dir / name, self.redact(text), self.file_mode)
+
+    def _write_status_page(self, now: datetime) -> None:
+        from pytest_maintcheck.report.status import write_status_page
+
+        assert self.config is not None
+        if not (self.config.health_checks or self.config.maintenance_windows):
+            return  # the page shows services and planned work: without either it says nothing
+        try:
+            write_status_page(self.report_dir, self.config, now, self.file_mode)
+        except OSError as exc:
+            self.not_written.append(self._what_failed(exc, self.report_dir / "status.html"))
 
     def _what_failed(self, exc: OSError, default: Path) -> str:
         """The file as the operator will look for it: in the run folder, not the staging one."""
@@ -540,6 +583,11 @@ def result_for_report(
             else None
         ),
     }
+    window = state.maintenance_for(item)
+    if window is not None:  # still recorded as measured; nobody paged, not in availability
+        result["inMaintenance"] = True
+        result["maintenanceWindow"] = window.record()
+        result["details"] = {**result["details"], "excludedFromAvailability": True}
     section = _absent_section(params) if verdict == "skipped" else None
     if section:
         result["notConfigured"] = section

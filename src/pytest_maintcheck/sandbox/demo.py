@@ -111,7 +111,6 @@ def clinical_api(ctx: DemoContext) -> None:
                     "errorRate": 0.05,
                     "availability": 0.99,
                 },
-                "alerts": {"channels": ["ops"], "escalation": ["oncall-lead"]},
             },
             {
                 "service": "clinical-db",

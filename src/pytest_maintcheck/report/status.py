@@ -1,0 +1,225 @@
+"""``reports/status.html``: the status page for the people who use the system.
+
+Written for clinicians: each service's state in plain words, its uptime over 30 days, open
+incidents with their latest public update and planned maintenance to come. No host name, no
+finding, no check internals: only the service names of ``healthChecks``, the system's name and
+the public updates the incident lifecycle writes. One self-contained page, readable on a phone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from pytest_maintcheck.config import Config
+from pytest_maintcheck.incident_store import IncidentStore
+from pytest_maintcheck.incidents import is_open
+from pytest_maintcheck.notify import HEALTH_CHECKS
+from pytest_maintcheck.report.files import FILE_MODE, run_folders, write_atomic
+from pytest_maintcheck.windows import target_names, upcoming
+
+PAGE = "status.html"
+WINDOW = timedelta(days=30)
+AHEAD = timedelta(days=14)  # planned maintenance shown this far ahead
+STATE_WORDS = {
+    "healthy": ("Operating normally", "ok"),
+    "degraded": ("Degraded performance", "warn"),
+    "down": ("Outage", "bad"),
+    "maintenance": ("Planned maintenance", "plan"),
+    "unknown": ("No recent information", "none"),
+}
+_STYLE = """
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;
+color:#1f2328;background:#f6f8fa}main{max-width:44rem;margin:0 auto;padding:1rem}
+h1{font-size:1.4rem;margin:.5rem 0}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:.75rem 1rem;margin:.5rem 0}
+.row{display:flex;justify-content:space-between;gap:1rem;flex-wrap:wrap}
+.state{font-weight:600}.ok{color:#1a7f37}.warn{color:#9a6700}.bad{color:#cf222e}
+.plan{color:#0969da}.none{color:#57606a}small,.muted{color:#57606a}
+.banner{padding:1rem;border-radius:8px;font-weight:600;color:#fff;background:#1a7f37}
+.banner.warn{background:#9a6700}.banner.bad{background:#cf222e}.banner.plan{background:#0969da}
+"""
+
+
+@dataclass
+class Service:
+    name: str
+    state: str = "unknown"
+    counted: int = 0  # samples in availability (not in planned maintenance)
+    up: int = 0
+    last: str = ""
+
+    @property
+    def uptime(self) -> float | None:
+        return self.up / self.counted if self.counted else None
+
+
+@dataclass
+class Page:
+    system: str
+    now: datetime
+    services: list[Service] = field(default_factory=list)
+    incidents: list[dict[str, str]] = field(default_factory=list)
+    planned: list[dict[str, str]] = field(default_factory=list)
+
+
+def write_status_page(
+    report_dir: Path, config: Config, now: datetime, mode: int = FILE_MODE
+) -> Path:
+    page = build_page(report_dir, config, now)
+    path = report_dir / PAGE
+    write_atomic(path, render(page), mode)
+    return path
+
+
+def build_page(report_dir: Path, config: Config, now: datetime) -> Page:
+    services = {h.service: Service(h.service) for h in config.health_checks}
+    for record in _health_records(report_dir, now - WINDOW):
+        service = services.get(str(record.get("service")))
+        if service is None:
+            continue
+        planned = bool(record.get("inMaintenance"))
+        if not planned:  # planned maintenance is left out of availability
+            service.counted += 1
+            service.up += record.get("status") != "down"
+        when = str(record.get("lastChecked", ""))
+        if when >= service.last:
+            service.last = when
+            service.state = "maintenance" if planned else str(record.get("status", "unknown"))
+    page = Page(config.system or "Clinical system", now, list(services.values()))
+    page.incidents = _public_incidents(report_dir, config, set(services))
+    for window, start, end in upcoming(config.maintenance_windows, now, AHEAD):
+        affected = [s for s in services if window.covers(target_names(["health_check"], s))]
+        page.planned.append(
+            {
+                "services": ", ".join(affected) or page.system,
+                "start": _shown(start),
+                "end": _shown(end),
+                "now": "yes" if start <= now < end else "",
+            }
+        )
+    return page
+
+
+def _health_records(report_dir: Path, since: datetime) -> Iterable[dict[str, Any]]:
+    """health.json of the run folders of the last 30 days (run ids begin with their UTC time)."""
+    cutoff = since.strftime("%Y%m%dT%H%M%S")
+    for folder in run_folders(report_dir):
+        if folder.name[:15] < cutoff:
+            continue
+        try:
+            loaded = json.loads((folder / "health.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue  # a run without health checks, or a broken file: no sample from it
+        if isinstance(loaded, list):
+            yield from (r for r in loaded if isinstance(r, dict))
+
+
+def _public_incidents(report_dir: Path, config: Config, services: set[str]) -> list[dict[str, str]]:
+    """Open incidents as users see them: which service, and the latest public update."""
+    incidents, notes = IncidentStore(report_dir).read()
+    if notes or not (report_dir / "incidents-state.json").is_file():
+        from pytest_maintcheck.report.files import latest_run_file
+
+        snapshot = latest_run_file(report_dir, "incidents.json")
+        incidents = snapshot if isinstance(snapshot, list) else []
+    out = []
+    for i in incidents:
+        if not isinstance(i, dict) or not is_open(i):
+            continue
+        if i.get("system", config.system) != config.system:
+            continue
+        if i.get("environment", config.environment) != config.environment:
+            continue
+        target = str(i.get("target"))
+        affected = target if i.get("check") in HEALTH_CHECKS and target in services else ""
+        update = i.get("publicUpdate") or {}
+        out.append(
+            {
+                "affected": affected or config.system or "Clinical system",
+                "severity": "bad" if i.get("severity") == "critical" else "warn",
+                "text": str(update.get("text", "We are investigating a problem.")),
+                "at": _shown_text(str(update.get("at") or i.get("timeline", {}).get("detected"))),
+            }
+        )
+    return out
+
+
+def _shown(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
+
+
+def _shown_text(text: str) -> str:
+    try:
+        return _shown(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return ""
+
+
+def render(page: Page) -> str:
+    e = escape
+    worst = _overall(page)
+    word, css = {
+        "ok": ("All services are operating normally", "ok"),
+        "warn": ("Some services have problems", "warn"),
+        "bad": ("There is an outage", "bad"),
+        "plan": ("Planned maintenance in progress", "plan"),
+    }[worst]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>{e(page.system)}: service status</title><style>{_STYLE}</style></head>",
+        f"<body><main><h1>{e(page.system)}: service status</h1>",
+        f"<div class='banner {css}'>{e(word)}</div>",
+        "<h2>Current incidents</h2>",
+    ]
+    if not page.incidents:
+        parts.append("<div class='card muted'>No current incidents.</div>")
+    for i in page.incidents:
+        parts.append(
+            f"<div class='card'><div class='state {e(i['severity'])}'>{e(i['affected'])}</div>"
+            f"<div>{e(i['text'])}</div><small>Updated {e(i['at'])}</small></div>"
+        )
+    parts.append("<h2>Services</h2>")
+    if not page.services:
+        parts.append("<div class='card muted'>No services are monitored.</div>")
+    for s in page.services:
+        word, css = STATE_WORDS.get(s.state, STATE_WORDS["unknown"])
+        uptime = (
+            f"{s.uptime * 100:.2f}% uptime (30 days)" if s.uptime is not None else "no data yet"
+        )
+        parts.append(
+            f"<div class='card'><div class='row'><strong>{e(s.name)}</strong>"
+            f"<span class='state {css}'>{e(word)}</span></div><small>{e(uptime)}</small></div>"
+        )
+    parts.append("<h2>Planned maintenance</h2>")
+    if not page.planned:
+        parts.append("<div class='card muted'>None planned in the next 14 days.</div>")
+    for p in page.planned:
+        label = "In progress" if p["now"] else "Planned"
+        parts.append(
+            f"<div class='card'><div class='state plan'>{label}: {e(p['services'])}</div>"
+            f"<div>{e(p['start'])} to {e(p['end'])}</div>"
+            "<small>Services may be unavailable or slow during this time.</small></div>"
+        )
+    parts.append(
+        f"<p class='muted'><small>Last updated {e(_shown(page.now))}. "
+        "This page is updated after every maintenance check run.</small></p></main></body></html>"
+    )
+    return "\n".join(parts) + "\n"
+
+
+def _overall(page: Page) -> str:
+    states = {s.state for s in page.services}
+    if "down" in states or any(i["severity"] == "bad" for i in page.incidents):
+        return "bad"
+    if "degraded" in states or page.incidents:
+        return "warn"
+    if "maintenance" in states:
+        return "plan"
+    return "ok"
