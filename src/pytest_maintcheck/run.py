@@ -370,6 +370,7 @@ class RunState:
                     self.file_mode,
                     signer=self.signer,
                     index=index,
+                    history=self.config.history,
                 )
             except OSError as exc:  # a full disk: no partial file stays, the summary says which
                 if self.planned_run_dir.is_dir():

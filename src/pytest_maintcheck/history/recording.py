@@ -76,6 +76,7 @@ def stored_run(results: Mapping[str, Any], log_record: Mapping[str, Any] | None,
             nodeid=str(r.get("nodeid") or ""),
             thresholds=r.get("thresholds") or {},
             measurements=measurements_of(r),
+            in_maintenance=bool(r.get("inMaintenance")),
         )
         for r in results.get("checks", [])
         if isinstance(r, dict) and r.get("verdict") != "skipped" and r.get("check")

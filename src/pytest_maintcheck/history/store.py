@@ -12,15 +12,15 @@ from __future__ import annotations
 import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_NAME = "history.sqlite"  # the embedded store, in the report folder
 
 # version -> statements taking a store from version - 1 to version; never edit a shipped step
@@ -45,6 +45,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX checks_series ON checks (system, environment, check_key, target, at)",
         "CREATE INDEX runs_started ON runs (started_at)",
     ),
+    # a check run in a planned maintenance window: kept, but left out of availability
+    2: ("ALTER TABLE checks ADD COLUMN in_maintenance INTEGER NOT NULL DEFAULT 0",),
 }
 
 
@@ -68,6 +70,7 @@ class StoredCheck:
     nodeid: str = ""
     thresholds: Mapping[str, Any] = field(default_factory=dict)
     measurements: Mapping[str, float] = field(default_factory=dict)
+    in_maintenance: bool = False  # in a planned maintenance window: not in availability
 
 
 @dataclass(frozen=True)
@@ -272,15 +275,16 @@ class HistoryStore(ABC):
         )  # fmt: skip
         checks = [
             (run.run_id, c.check, c.target, run.system, run.environment, run.host, c.at,
-             c.verdict, c.severity, c.nodeid, json.dumps(dict(c.thresholds), default=str))
+             c.verdict, c.severity, c.nodeid, json.dumps(dict(c.thresholds), default=str),
+             int(c.in_maintenance))
             for c in run.checks
         ]  # fmt: skip
         if checks:
             cur.executemany(
                 self._sql(
                     "INSERT INTO checks (run_id, check_key, target, system, environment, host, "
-                    "at, verdict, severity, nodeid, thresholds) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "at, verdict, severity, nodeid, thresholds, in_maintenance) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
                 checks,
             )
@@ -336,6 +340,88 @@ class HistoryStore(ABC):
             (system, environment, since, *checks, *metrics),
         )
         return [Point._make(row) for row in cur.fetchall()]
+
+    @_guarded
+    def in_maintenance(
+        self, system: str, environment: str, since: str, checks: Sequence[str]
+    ) -> set[tuple[str, str, str]]:
+        """(run id, check, target) of the named checks run in a planned maintenance window
+        since ``since``: their samples are left out of availability."""
+        if not checks:
+            return set()
+        marks = ", ".join("?" for _ in checks)
+        cur = self._cursor()
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target FROM checks WHERE system = ? AND "  # noqa: S608 (only ? marks)
+                f"environment = ? AND at >= ? AND in_maintenance = 1 AND check_key IN ({marks})"
+            ),
+            (system, environment, since, *checks),
+        )
+        return {(str(r[0]), str(r[1]), str(r[2])) for r in cur.fetchall()}
+
+    @_guarded
+    def runs_between(
+        self,
+        since: str,
+        until: str | None = None,
+        systems: Collection[tuple[str, str]] | None = None,
+    ) -> list[StoredRun]:
+        """Runs that started in [since, until), with their checks and numbers, oldest first;
+        ``systems``: only these (system, environment) pairs."""
+        cur = self._cursor()
+        where, args = "started_at >= ?", [since]
+        if until is not None:
+            where, args = where + " AND started_at < ?", [*args, until]
+        cur.execute(
+            self._sql(
+                "SELECT run_id, system, environment, host, started_at, finished_at, "  # noqa: S608 (only ? marks)
+                f"duration, status, suites, counts, source FROM runs WHERE {where} "
+                "ORDER BY started_at, run_id"
+            ),
+            args,
+        )
+        runs = [_run_of(row) for row in cur.fetchall()]
+        if systems is not None:
+            wanted = set(systems)
+            runs = [r for r in runs if (r.system, r.environment) in wanted]
+        checks: dict[str, list[StoredCheck]] = {}
+        for start in range(0, len(runs), 500):  # bounded parameter lists
+            chunk = [r.run_id for r in runs[start : start + 500]]
+            for run_id, check in self._checks_of(cur, chunk):
+                checks.setdefault(run_id, []).append(check)
+        return [replace(r, checks=tuple(checks.get(r.run_id, ()))) for r in runs]
+
+    def _checks_of(self, cur: Any, run_ids: Sequence[str]) -> Iterator[tuple[str, StoredCheck]]:
+        marks = ", ".join("?" for _ in run_ids)
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target, metric, value FROM measurements "  # noqa: S608 (only ? marks)
+                f"WHERE run_id IN ({marks})"
+            ),
+            list(run_ids),
+        )
+        numbers: dict[tuple[str, str, str], dict[str, float]] = {}
+        for run_id, check, target, metric, value in cur.fetchall():
+            numbers.setdefault((str(run_id), str(check), str(target)), {})[str(metric)] = float(
+                value
+            )
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target, at, verdict, severity, nodeid, thresholds, "  # noqa: S608 (only ? marks)
+                f"in_maintenance FROM checks WHERE run_id IN ({marks}) "
+                "ORDER BY run_id, check_key, target"
+            ),
+            list(run_ids),
+        )
+        for row in cur.fetchall():
+            key = (str(row[0]), str(row[1]), str(row[2]))
+            yield key[0], StoredCheck(
+                check=key[1], target=key[2], at=str(row[3]), verdict=str(row[4]),
+                severity=str(row[5] or ""), nodeid=str(row[6] or ""),
+                thresholds=json.loads(row[7] or "{}"), measurements=numbers.get(key, {}),
+                in_maintenance=bool(row[8]),
+            )  # fmt: skip
 
     @_guarded
     def summaries(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -37,6 +37,7 @@ class Window:
     window: float  # seconds
     points: list[Point] = field(default_factory=list)
     problem: str | None = None
+    maintenance: set[tuple[str, str, str]] = field(default_factory=set)  # (run, check, target)
     _by_check: dict[tuple[str, str], list[Point]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -50,9 +51,14 @@ class Window:
         return [(parse_time(p.at), p.value) for p in self.of(check, target) if p.metric == metric]
 
     def uptime(self, service: str, samples_now: int, failures_now: int) -> Uptime:
-        """The service's success fraction over the window, this run's samples included."""
+        """The service's success fraction over the window, this run's samples included;
+        samples taken in a planned maintenance window are left out."""
+        counted = [
+            p for p in self.of("health", service) if (p.run_id, p.check, p.target)
+            not in self.maintenance
+        ]  # fmt: skip
         return uptime(
-            self.of("health", service),
+            counted,
             samples_now=samples_now,
             failures_now=failures_now,
             window=self.window,
@@ -82,7 +88,8 @@ def read_points(
     try:
         with using(config.history, report_dir, mode) as store:
             points = store.points(config.system, config.environment, since, checks, metrics)
+            planned = store.in_maintenance(config.system, config.environment, since, checks)
     except HistoryUnavailable as exc:
         log.warning("maintcheck history: %s; figures use this run only", exc)
         return Window(since, config.history.window, problem=str(exc))
-    return Window(since, config.history.window, points)
+    return Window(since, config.history.window, points, maintenance=planned)

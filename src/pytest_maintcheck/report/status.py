@@ -1,7 +1,8 @@
 """``reports/status.html``: the status page for the people who use the system.
 
-Written for clinicians: each service's state in plain words, its uptime over 30 days, open
-incidents with their latest public update and planned maintenance to come. No host name, no
+Written for clinicians: each service's state in plain words, its uptime over the history
+window (the store's figure; 30 days unless configured), open incidents with their latest public
+update and planned maintenance to come. No host name, no
 finding, no check internals: only the service names of ``healthChecks``, the system's name and
 the public updates the incident lifecycle writes. One self-contained page, readable on a phone.
 """
@@ -50,12 +51,15 @@ h1{font-size:1.4rem;margin:.5rem 0}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 class Service:
     name: str
     state: str = "unknown"
-    counted: int = 0  # samples in availability (not in planned maintenance)
+    counted: int = 0  # runs in availability (not in planned maintenance)
     up: int = 0
     last: str = ""
+    window_uptime: float | None = None  # the history store's window figure, when it has one
 
     @property
     def uptime(self) -> float | None:
+        if self.window_uptime is not None:
+            return self.window_uptime
         return self.up / self.counted if self.counted else None
 
 
@@ -66,6 +70,7 @@ class Page:
     services: list[Service] = field(default_factory=list)
     incidents: list[dict[str, str]] = field(default_factory=list)
     planned: list[dict[str, str]] = field(default_factory=list)
+    window: float = WINDOW.total_seconds()  # what the uptime figures cover
 
 
 def write_status_page(
@@ -79,7 +84,7 @@ def write_status_page(
 
 def build_page(report_dir: Path, config: Config, now: datetime) -> Page:
     services = {h.service: Service(h.service) for h in config.health_checks}
-    for record in _health_records(report_dir, now - WINDOW):
+    for record in _health_records(report_dir, now - timedelta(seconds=config.history.window)):
         service = services.get(str(record.get("service")))
         if service is None:
             continue
@@ -91,7 +96,9 @@ def build_page(report_dir: Path, config: Config, now: datetime) -> Page:
         if when >= service.last:
             service.last = when
             service.state = "maintenance" if planned else str(record.get("status", "unknown"))
+    _window_uptime(report_dir, config, now, services)
     page = Page(config.system or "Clinical system", now, list(services.values()))
+    page.window = config.history.window
     page.incidents = _public_incidents(report_dir, config, set(services))
     for window, start, end in upcoming(config.maintenance_windows, now, AHEAD):
         affected = [s for s in services if window.covers(target_names(["health_check"], s))]
@@ -106,8 +113,27 @@ def build_page(report_dir: Path, config: Config, now: datetime) -> Page:
     return page
 
 
+def _window_uptime(
+    report_dir: Path, config: Config, now: datetime, services: dict[str, Service]
+) -> None:
+    """Each service's uptime as the history store holds it over its window: the success
+    fraction of its samples, planned maintenance left out (the figure the health check judges
+    availability on). Without a store, or for a check that counts no samples, the page counts
+    the run folders' health.json instead."""
+    from pytest_maintcheck.history import STORE_NAME
+    from pytest_maintcheck.history.window import read_points
+
+    if not config.history.dsn and not (report_dir / STORE_NAME).is_file():
+        return  # reading must not create a store
+    window = read_points(config, report_dir, now, ("health",), ("samples", "errorRate"))
+    if window.problem is not None:
+        return
+    for service in services.values():
+        service.window_uptime = window.uptime(service.name, 0, 0).value
+
+
 def _health_records(report_dir: Path, since: datetime) -> Iterable[dict[str, Any]]:
-    """health.json of the run folders of the last 30 days (run ids begin with their UTC time)."""
+    """health.json of the run folders since ``since`` (run ids begin with their UTC time)."""
     cutoff = since.strftime("%Y%m%dT%H%M%S")
     for folder in run_folders(report_dir):
         if folder.name[:15] < cutoff:
@@ -150,6 +176,11 @@ def _public_incidents(report_dir: Path, config: Config, services: set[str]) -> l
     return out
 
 
+def _days(seconds: float) -> str:
+    days = seconds / 86400
+    return f"{days:g} days" if days >= 1 else f"{seconds / 3600:g} hours"
+
+
 def _shown(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
 
@@ -186,13 +217,12 @@ def render(page: Page) -> str:
             f"<div>{e(i['text'])}</div><small>Updated {e(i['at'])}</small></div>"
         )
     parts.append("<h2>Services</h2>")
+    span = _days(page.window)
     if not page.services:
         parts.append("<div class='card muted'>No services are monitored.</div>")
     for s in page.services:
         word, css = STATE_WORDS.get(s.state, STATE_WORDS["unknown"])
-        uptime = (
-            f"{s.uptime * 100:.2f}% uptime (30 days)" if s.uptime is not None else "no data yet"
-        )
+        uptime = f"{s.uptime * 100:.2f}% uptime ({span})" if s.uptime is not None else "no data yet"
         parts.append(
             f"<div class='card'><div class='row'><strong>{e(s.name)}</strong>"
             f"<span class='state {css}'>{e(word)}</span></div><small>{e(uptime)}</small></div>"

@@ -1,9 +1,10 @@
 """``reports/index.html``: every run per system and environment, with filters and trend charts.
 
-The runs table comes from history.jsonl (one line per run, cheap); the charts from the runs
-of the last WINDOW read through series.RunHistory (the run folders until the history store
-takes over). Charts: availability per service, p95 per service, storage and database growth
-with the projection and the capacity line, verdict counts per run.
+The runs table lists this folder's run folders; the charts draw the runs of the last WINDOW
+read through series.RunHistory (write_index gives the history store: every runner's runs and
+the demo's seeded weeks, with the run folders only for runs the store lacks). Charts:
+availability per service, p95 per service, storage and database growth with the projection
+and the capacity line, verdict counts per run.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def index_page(
         key = (str(e.get("system", "")), str(e.get("environment", "")))
         groups.setdefault(key, []).append(e)
     body = [_filters(sorted(groups))]
+    problem = getattr(history, "problem", None)
+    if problem:
+        body.append(f'<p class="note">Charts from this folder\'s runs only: {text(problem)}</p>')
     for key in sorted(groups):
         runs = [r for r in recent if (r.system, r.environment) == key]
         body.append(_group(key, groups[key], runs))
