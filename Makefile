@@ -16,6 +16,7 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	scripts/ensure-postgres
+	scripts/ensure-backup-tools
 	$(BIN)/maintcheck demo
 
 lint: $(BIN)/.installed
@@ -25,6 +26,7 @@ lint: $(BIN)/.installed
 
 test: $(BIN)/.installed lint
 	scripts/ensure-postgres
+	scripts/ensure-backup-tools
 	$(BIN)/pytest tests -n 2 -p no:cacheprovider -q
 
 bench: $(BIN)/.installed
@@ -32,6 +34,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/postgres.py
 	$(BIN)/python bench/restore.py
+	scripts/ensure-backup-tools
+	$(BIN)/python bench/physical_restore.py
 
 clean:
 	rm -rf $(VENV) reports/2* reports/.staging-*

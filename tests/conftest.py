@@ -1,3 +1,3 @@
 """The plugin's own tests: pytester for plugin behaviour, the sandbox's real servers for probes."""
 
-pytest_plugins = ["pytester", "sandbox_fixtures"]
+pytest_plugins = ["pytester", "sandbox_fixtures", "physical_fixtures"]

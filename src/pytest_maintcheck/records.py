@@ -195,8 +195,9 @@ def database_records(results: list[dict[str, Any]], now: str) -> list[dict[str, 
     by_db: dict[str, dict[str, Any]] = {}
     for r in results:
         name = r["details"].get("database")
-        if not name or CHECKS[r["check"]].category.name != CHECKS["dead_tuples"].category.name:
-            continue
+        database_check = CHECKS[r["check"]].category.name == CHECKS["dead_tuples"].category.name
+        if not name or not (database_check or "dbMetrics" in r["details"]):
+            continue  # replication and archiving (contingency checks) add their dbMetrics
         record = by_db.setdefault(
             name,
             {

@@ -85,6 +85,12 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("openSessions", "count", label="open sessions"),
     Metric("reviewAge", "seconds", label="time since policy review"),
     Metric("daysToFull", "days", higher_is_worse=False, label="days to full"),
+    Metric("archiveMaxAge", "seconds", label="time since the last archived WAL segment"),
+    Metric("archiveFailures", "count", label="failed archive attempts since the last success"),
+    Metric("replayLag", "seconds", label="replay lag"),
+    Metric("replayLagBytes", "bytes", label="replay lag"),
+    Metric("slotRetained", "bytes", label="WAL retained by the slot"),
+    Metric("walGaps", "count", label="missing WAL segments"),
 )
 
 
