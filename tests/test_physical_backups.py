@@ -31,6 +31,7 @@ from pytest_maintcheck.probes.physical_backends import restore_command
 from pytest_maintcheck.probes.physical_restore import (
     OWNER_FILE,
     SCRATCH_PREFIX,
+    judge_restore,
     restore_physical,
     sweep_leftovers,
 )
@@ -149,8 +150,10 @@ def test_recovery_to_a_target_time(physical: Physical, scratch_root: Path) -> No
 
 
 def test_wal_segment_removed_from_the_repository_is_a_gap(
-    physical: Physical, tmp_path: Path
+    physical: Physical, tmp_path: Path, scratch_root: Path
 ) -> None:
+    """The gap is named by the WAL check, and the restore test sees recovery to latest stop at
+    it (PostgreSQL then promotes silently, every later transaction lost)."""
     primary = physical.primary
     for _ in range(3):
         primary.switch_wal()
@@ -168,11 +171,22 @@ def test_wal_segment_removed_from_the_repository_is_a_gap(
         segments = pgbackrest.list_segments(backup, catalog, start)
         assessment = Assessment()
         judge_wal(catalog, segments, assessment)
+        restoring = _backup(physical, scratch_root)
+        assert restoring.restore_test is not None
+        outcome = restore_physical(
+            restoring, catalog, restoring.restore_test, restore_command(restoring),
+            user=primary.cluster.superuser, dbname="clinical",
+        )  # fmt: skip
+        restored = Assessment()
+        judge_restore(outcome, restoring.restore_test, restored)
     finally:
         shutil.move(aside, victim)
     assert assessment.verdict is Verdict.VIOLATION
     assert assessment.metrics["walGaps"] == 1
     assert victim.name[:24] in assessment.findings[0].description
+    assert outcome.restored  # PostgreSQL promoted at the gap, as it does
+    assert restored.verdict is Verdict.VIOLATION
+    assert "a missing segment cut it short" in restored.findings[0].description
     healed = Assessment()
     judge_wal(catalog, pgbackrest.list_segments(backup, catalog, start), healed)
     assert healed.verdict is Verdict.PASS, healed.message()

@@ -44,7 +44,14 @@ from pytest_maintcheck.probes.local_server import (
     run_as_account,
     wait_until,
 )
-from pytest_maintcheck.probes.physical import BackupSet, Catalog, stop_group, tool_error
+from pytest_maintcheck.probes.physical import (
+    BackupSet,
+    Catalog,
+    is_segment,
+    segment_number,
+    stop_group,
+    tool_error,
+)
 from pytest_maintcheck.probes.restore import (
     RestoreInterrupted,
     RestoreOutcome,
@@ -73,6 +80,8 @@ class PhysicalRestoreOutcome(RestoreOutcome):
     label: str = ""
     target: str = "latest"
     recovered_to: str | None = None  # the last replayed transaction's time
+    replayed_segment: int | None = None  # WAL segment number recovery replayed up to
+    archive_end: str | None = None  # the repository's newest archived segment
     room_needed: int | None = None
     room_free: int | None = None
     log_tail: list[str] = field(default_factory=list)
@@ -83,6 +92,8 @@ class PhysicalRestoreOutcome(RestoreOutcome):
             backupSet=self.label,
             recoveryTarget=self.target,
             recoveredTo=self.recovered_to,
+            replayedSegment=self.replayed_segment,
+            archiveEnd=self.archive_end,
             scratchDirectory=self.scratch,
             scratchRemoved=self.dropped,
             roomNeeded=self.room_needed,
@@ -212,6 +223,7 @@ def restore_physical(
         outcome.error = f"recovery target {target} is in the future"
         return outcome
     outcome.label = outcome.backup = chosen.label
+    outcome.archive_end = catalog.archive_max
     run_as = run_as_account()
     root = test.scratch_dir or Path(_temp_base(run_as) or "/tmp")  # noqa: S108
     if not root.is_dir():
@@ -375,7 +387,9 @@ def _wait_recovered(
         try:
             with _connect(conninfo, dbname) as conn:
                 row = conn.execute(
-                    "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()"
+                    "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp(), "
+                    "(pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint "
+                    "/ (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')"
                 ).fetchone()
         except psycopg.OperationalError as exc:
             last[:] = [str(exc).strip().splitlines()[-1] if str(exc).strip() else "refused"]
@@ -383,6 +397,7 @@ def _wait_recovered(
         if row is None or row[0]:
             return False
         outcome.recovered_to = row[1].isoformat() if row[1] else None
+        outcome.replayed_segment = int(row[2]) if row[2] is not None else None
         return True
 
     with progress.task(f"recovering {outcome.label}", limit=limit):
@@ -418,6 +433,22 @@ def _check(
         )
 
 
+def cut_short(outcome: PhysicalRestoreOutcome) -> str:
+    """Why recovery to latest ended before the archive's end (a gap stops it silently)."""
+    if outcome.target != "latest" or not outcome.restored or outcome.archive_end is None:
+        return ""
+    if outcome.replayed_segment is None or not is_segment(outcome.archive_end):
+        return ""
+    end = segment_number(outcome.archive_end)[1]
+    if outcome.replayed_segment >= end:
+        return ""
+    return (
+        f"recovery to latest ended in WAL segment {outcome.replayed_segment:X} (hex number) "
+        f"but the archive reaches {outcome.archive_end}: a missing segment cut it short and "
+        "every later transaction is lost"
+    )
+
+
 def judge_restore(
     outcome: PhysicalRestoreOutcome, test: RestoreTest, assessment: Assessment
 ) -> None:
@@ -441,6 +472,14 @@ def judge_restore(
         action="Speed up recovery (parallel restore, faster storage, more frequent full or "
         "differential backups so less WAL is replayed) or revise the RTO.",
     )
+    short = cut_short(outcome)
+    if short:
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"{where}: {short}",
+            "Find the missing WAL (test_wal_continuity names it); take a new full backup so "
+            "recovery to now does not need it.",
+        )
     if outcome.missing_tables:
         assessment.add_finding(
             Verdict.VIOLATION,
