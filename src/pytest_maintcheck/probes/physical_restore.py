@@ -48,6 +48,7 @@ from pytest_maintcheck.probes.physical import (
     BackupSet,
     Catalog,
     is_segment,
+    segment_name,
     segment_number,
     stop_group,
     tool_error,
@@ -442,9 +443,10 @@ def cut_short(outcome: PhysicalRestoreOutcome) -> str:
     end = segment_number(outcome.archive_end)[1]
     if outcome.replayed_segment >= end:
         return ""
+    timeline = segment_number(outcome.archive_end)[0]
     return (
-        f"recovery to latest ended in WAL segment {outcome.replayed_segment:X} (hex number) "
-        f"but the archive reaches {outcome.archive_end}: a missing segment cut it short and "
+        f"recovery to latest ended in WAL segment {segment_name(timeline, outcome.replayed_segment)}"
+        f" but the archive reaches {outcome.archive_end}: a missing segment cut it short and "
         "every later transaction is lost"
     )
 

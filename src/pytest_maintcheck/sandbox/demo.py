@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from pytest_maintcheck.report.files import run_folders
-from pytest_maintcheck.sandbox import demo_database, demo_security_monthly
+from pytest_maintcheck.sandbox import demo_database, demo_physical, demo_security_monthly
 from pytest_maintcheck.sandbox.api_server import SandboxApi
 from pytest_maintcheck.sandbox.demo_backups import backups
 from pytest_maintcheck.sandbox.demo_security_daily import security_daily
@@ -144,6 +144,7 @@ PARTS.append(demo_database.maintenance_problems)
 PARTS.append(demo_security_monthly.security_monthly)
 PARTS.append(security_daily)
 PARTS.append(backups)
+PARTS.append(demo_physical.physical_backups)
 
 
 def suite_path() -> Path:
