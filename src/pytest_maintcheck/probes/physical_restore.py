@@ -443,11 +443,11 @@ def cut_short(outcome: PhysicalRestoreOutcome) -> str:
     end = segment_number(outcome.archive_end)[1]
     if outcome.replayed_segment >= end:
         return ""
-    timeline = segment_number(outcome.archive_end)[0]
+    ended = segment_name(segment_number(outcome.archive_end)[0], outcome.replayed_segment)
     return (
-        f"recovery to latest ended in WAL segment {segment_name(timeline, outcome.replayed_segment)}"
-        f" but the archive reaches {outcome.archive_end}: a missing segment cut it short and "
-        "every later transaction is lost"
+        f"recovery to latest ended in WAL segment {ended} but the archive reaches "
+        f"{outcome.archive_end}: a missing segment cut it short and every later transaction "
+        "is lost"
     )
 
 
