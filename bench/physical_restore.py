@@ -130,7 +130,7 @@ def main() -> None:
                 plain.append(plain_restore(primary, backup, catalog.newest.label, root))
                 t1 = time.perf_counter()
                 outcome = restore_physical(
-                    backup, catalog, test, restore_command(backup),
+                    backup, catalog, test, restore_command(backup, catalog),
                     user=primary.cluster.superuser, dbname="clinical",
                 )  # fmt: skip
                 check.append(time.perf_counter() - t1)

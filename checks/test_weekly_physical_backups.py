@@ -24,6 +24,7 @@ from pytest_maintcheck.probes.physical_backends import (
     read_catalog,
     restore_command,
     restore_login,
+    tool_runs_as_server_account,
 )
 from pytest_maintcheck.probes.physical_restore import judge_restore, restore_physical
 from pytest_maintcheck.probes.postgres import ProbeError
@@ -112,6 +113,12 @@ def test_physical_restore(
     assert backup.restore_test is not None
     user, dbname = restore_login(backup, maintcheck_config)
     outcome = restore_physical(
-        backup, catalog, backup.restore_test, restore_command(backup), user=user, dbname=dbname
+        backup,
+        catalog,
+        backup.restore_test,
+        restore_command(backup, catalog),
+        user=user,
+        dbname=dbname,
+        tool_as_server_account=tool_runs_as_server_account(backup),
     )
     judge_restore(outcome, backup.restore_test, assessment)

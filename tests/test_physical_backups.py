@@ -138,7 +138,7 @@ def test_recovery_to_a_target_time(physical: Physical, scratch_root: Path) -> No
     catalog = pgbackrest.read_catalog(backup)
     assert backup.restore_test is not None
     outcome = restore_physical(
-        backup, catalog, backup.restore_test, restore_command(backup),
+        backup, catalog, backup.restore_test, restore_command(backup, catalog),
         user=primary.cluster.superuser, dbname="clinical",
     )  # fmt: skip
     assert outcome.error is None, outcome.error
@@ -174,7 +174,7 @@ def test_wal_segment_removed_from_the_repository_is_a_gap(
         restoring = _backup(physical, scratch_root)
         assert restoring.restore_test is not None
         outcome = restore_physical(
-            restoring, catalog, restoring.restore_test, restore_command(restoring),
+            restoring, catalog, restoring.restore_test, restore_command(restoring, catalog),
             user=primary.cluster.superuser, dbname="clinical",
         )  # fmt: skip
         restored = Assessment()
@@ -210,7 +210,9 @@ def test_recovery_target_before_the_oldest_backup(physical: Physical, scratch_ro
     early = catalog.backups[0].started - timedelta(hours=1)
     backup = _backup(physical, scratch_root, target_time=early)
     assert backup.restore_test is not None
-    outcome = restore_physical(backup, catalog, backup.restore_test, restore_command(backup))
+    outcome = restore_physical(
+        backup, catalog, backup.restore_test, restore_command(backup, catalog)
+    )
     assert not outcome.restored
     assert outcome.error is not None
     assert "before the oldest backup" in outcome.error
@@ -225,7 +227,9 @@ def test_not_enough_room_refuses_before_restoring(physical: Physical, scratch_ro
         huge.label, huge.type, huge.started, huge.stopped, size=10**18, wal_start=huge.wal_start
     )  # a measurement no disk here can hold: statvfs is real, the size is planted
     assert backup.restore_test is not None
-    outcome = restore_physical(backup, catalog, backup.restore_test, restore_command(backup))
+    outcome = restore_physical(
+        backup, catalog, backup.restore_test, restore_command(backup, catalog)
+    )
     assert outcome.error is not None
     assert "not enough room" in outcome.error
     assert _scratch_left(scratch_root) == []
@@ -255,7 +259,7 @@ test = RestoreTest(max_duration=300.0, scratch_dir=Path(a["scratch"]),
 backup = Backup(name="cluster", kind="pgbackrest", stanza=a["stanza"],
                 tool_config=Path(a["config"]), restore_test=test)
 catalog = pgbackrest.read_catalog(backup)
-restore_physical(backup, catalog, test, restore_command(backup), user=a["user"])
+restore_physical(backup, catalog, test, restore_command(backup, catalog), user=a["user"])
 """
 
 

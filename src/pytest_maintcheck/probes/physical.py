@@ -70,6 +70,7 @@ class Catalog:
     archive_max: str | None = None
     archive_id: str | None = None  # pgBackRest: e.g. 15-1
     repo_key: int = 1
+    tablespaces: list[str] = field(default_factory=list)  # of the newest set (Barman)
 
     @property
     def newest(self) -> BackupSet | None:
@@ -91,7 +92,12 @@ class Catalog:
 # ---------------------------------------------------------------------------- running a tool
 
 
-def run_tool(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> str:
+def run_tool(
+    argv: Sequence[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+    ok_codes: Sequence[int] = (0,),
+) -> str:
     """Run a read-only listing command, bounded; its stdout, or ToolError with its stderr."""
     try:
         proc = subprocess.Popen(
@@ -114,7 +120,7 @@ def run_tool(argv: Sequence[str], timeout: float, env: dict[str, str] | None = N
         ) from None
     finally:
         stop_group(proc)
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         raise ToolError(f"{os.path.basename(argv[0])} exited {proc.returncode}: {tool_error(err)}")
     return out.decode("utf-8", "replace")
 

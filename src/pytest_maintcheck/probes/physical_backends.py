@@ -7,7 +7,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from pytest_maintcheck.config import Backup, Config
-from pytest_maintcheck.probes import pgbackrest
+from pytest_maintcheck.probes import barman, pgbackrest
 from pytest_maintcheck.probes.physical import BackupSet, Catalog, ToolError
 from pytest_maintcheck.probes.physical_restore import RestoreCommand
 
@@ -15,7 +15,9 @@ from pytest_maintcheck.probes.physical_restore import RestoreCommand
 def read_catalog(backup: Backup) -> Catalog:
     if backup.kind == "pgbackrest":
         return pgbackrest.read_catalog(backup)
-    raise ToolError(f"{backup.name}: kind {backup.kind} cannot be read yet")
+    if backup.kind == "barman":
+        return barman.read_catalog(backup)
+    raise ToolError(f"{backup.name}: kind {backup.kind} is not a physical backup")
 
 
 def archived_wal(backup: Backup, catalog: Catalog) -> list[str]:
@@ -23,17 +25,31 @@ def archived_wal(backup: Backup, catalog: Catalog) -> list[str]:
     start = catalog.newest.wal_start if catalog.newest else None
     if backup.kind == "pgbackrest":
         return pgbackrest.list_segments(backup, catalog, start)
-    raise ToolError(f"{backup.name}: kind {backup.kind} cannot be read yet")
+    return barman.list_segments(backup, catalog, start)
 
 
-def restore_command(backup: Backup) -> RestoreCommand:
+def restore_command(backup: Backup, catalog: Catalog) -> RestoreCommand:
     test = backup.restore_test
     assert test is not None
+    if backup.kind == "barman":
+
+        def recover(chosen: BackupSet, data: Path, scratch: Path) -> list[str]:
+            return barman.recover_argv(
+                backup, chosen.label, data, scratch, test.target_time,
+                archive_end=catalog.archive_max, tablespaces=catalog.tablespaces,
+            )  # fmt: skip
+
+        return recover
 
     def run(chosen: BackupSet, data: Path, scratch: Path) -> list[str]:
         return list(pgbackrest.restore_argv(backup, chosen.label, data, scratch, test.target_time))
 
     return run
+
+
+def tool_runs_as_server_account(backup: Backup) -> bool:
+    """pgBackRest runs as the cluster's account; Barman as its barman_user (this user)."""
+    return backup.kind == "pgbackrest"
 
 
 def restore_login(backup: Backup, config: Config) -> tuple[str, str]:

@@ -68,6 +68,7 @@ from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
 SCRATCH_PREFIX = "maintcheck-pitr-"
 OWNER_FILE = "maintcheck-owner.json"
+SHORT_SOCKET_PREFIX = "/tmp/maintcheck-pitr-sock-"  # noqa: S108 - a 0700 folder of our own
 ROOM_MARGIN = 1.1  # the restored copy plus WAL replayed into it
 _HBA = (
     "# maintcheck scratch restore: the Unix socket in this 0700 folder only\nlocal all all trust\n"
@@ -127,6 +128,15 @@ def choose_set(catalog: Catalog, target_time: datetime | None) -> tuple[BackupSe
 # ---------------------------------------------------------------------------- leftovers
 
 
+def socket_dir(scratch: Path, run_id: str) -> Path:
+    """The Unix socket folder: in the scratch folder, or in /tmp when that path is too long
+    for a socket name (sun_path holds 107 bytes: <dir>/.s.PGSQL.<port>)."""
+    inside = scratch / "sock"
+    if len(str(inside)) + len("/.s.PGSQL.65535") < 100:
+        return inside
+    return Path(f"{SHORT_SOCKET_PREFIX}{run_id}")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -181,6 +191,9 @@ def sweep_leftovers(root: Path, outcome: RestoreOutcome, now: datetime | None = 
             continue
         _stop_postmaster(folder / "data")
         shutil.rmtree(folder, ignore_errors=True)
+        sockets = str(owner.get("socketDir", ""))
+        if sockets.startswith(SHORT_SOCKET_PREFIX):  # ours: a fixed prefix in /tmp
+            shutil.rmtree(sockets, ignore_errors=True)
         if folder.exists():
             outcome.leftovers_failed.append(str(folder))
         else:
@@ -189,6 +202,20 @@ def sweep_leftovers(root: Path, outcome: RestoreOutcome, now: datetime | None = 
 
 
 # ---------------------------------------------------------------------------- the restore test
+
+
+def give_tree(run_as: Any, *roots: Path) -> None:
+    """chown every file under ``roots`` to the server's account (a no-op when not root)."""
+    if run_as is None:
+        return
+    for root in roots:
+        if not root.exists():
+            continue
+        give_to(run_as, root)
+        for folder, dirs, files in os.walk(root):
+            for name in (*dirs, *files):
+                with contextlib.suppress(FileNotFoundError):
+                    os.lchown(Path(folder) / name, run_as.uid, run_as.gid)
 
 
 def free_room(root: Path) -> int:
@@ -206,6 +233,7 @@ def restore_physical(
     dbname: str = "postgres",
     run_id: str | None = None,
     now: datetime | None = None,
+    tool_as_server_account: bool = True,
 ) -> PhysicalRestoreOutcome:
     """Restore, recover, check and remove a scratch copy; the outcome says what happened.
 
@@ -240,7 +268,9 @@ def restore_physical(
         )
         return outcome
     slug = re.sub(r"[^a-z0-9]+", "-", backup.name.lower()).strip("-")[:40] or "backup"
-    scratch = root / f"{SCRATCH_PREFIX}{slug}-{run_id or new_run_id(now)}"
+    run_id = run_id or new_run_id(now)
+    scratch = root / f"{SCRATCH_PREFIX}{slug}-{run_id}"
+    sockets = socket_dir(scratch, run_id)
     deadline = now + timedelta(seconds=test.max_duration * 1.5 + 600)
     limit = test.max_duration + max(60.0, 0.2 * test.max_duration)
     server: LocalServer | None = None
@@ -251,21 +281,28 @@ def restore_physical(
                 (scratch / OWNER_FILE).write_text(
                     json.dumps(
                         {"pid": os.getpid(), "host": socket.gethostname(),
-                         "deadline": deadline.isoformat(), "backup": backup.name}
+                         "socketDir": str(sockets), "deadline": deadline.isoformat(),
+                         "backup": backup.name}
                     )
                 )  # fmt: skip
                 outcome.scratch = str(scratch)
-            for sub in ("sock", "lock", "log", "tablespaces"):
+            for sub in ("lock", "log", "tablespaces"):
                 (scratch / sub).mkdir(mode=0o700)
-            give_to(run_as, scratch, *(scratch / s for s in ("sock", "lock", "log", "tablespaces")))
+            sockets.mkdir(mode=0o700)
+            give_to(
+                run_as, scratch, sockets, *(scratch / s for s in ("lock", "log", "tablespaces"))
+            )
             data = scratch / "data"
             argv = restore_command(chosen, data, scratch)
-            if not _run_restore(argv, scratch, run_as, limit, started, outcome):
+            tool_user = run_as if tool_as_server_account else None
+            if not _run_restore(argv, scratch, tool_user, limit, started, outcome):
                 return outcome
-            server = _start_server(catalog, data, scratch, run_as, outcome)
+            if not tool_as_server_account:  # the server must own what the tool wrote
+                give_tree(run_as, data, scratch / "tablespaces")
+            server = _start_server(catalog, data, scratch, sockets, run_as, outcome)
             if server is None:
                 return outcome
-            conninfo = {"host": str(scratch / "sock"), "port": server.port, "user": user}
+            conninfo = {"host": str(sockets), "port": server.port, "user": user}
             if not _wait_recovered(server, conninfo, dbname, limit, started, outcome):
                 return outcome
             outcome.duration = round(time.monotonic() - started, 3)
@@ -285,6 +322,7 @@ def restore_physical(
                 server.stop()
             if outcome.scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
+                shutil.rmtree(sockets, ignore_errors=True)
                 outcome.dropped = not scratch.exists()
                 if outcome.dropped:
                     outcome.performed.append(f"removed scratch restore {scratch}")
@@ -330,7 +368,12 @@ def _run_restore(
 
 
 def _start_server(
-    catalog: Catalog, data: Path, scratch: Path, run_as: Any, outcome: PhysicalRestoreOutcome
+    catalog: Catalog,
+    data: Path,
+    scratch: Path,
+    sockets: Path,
+    run_as: Any,
+    outcome: PhysicalRestoreOutcome,
 ) -> LocalServer | None:
     hba = scratch / "pg_hba.conf"
     hba.write_text(_HBA)
@@ -340,7 +383,7 @@ def _start_server(
     give_to(run_as, hba, conf)
     settings = {
         "listen_addresses": "",  # never on the network: the socket below only
-        "unix_socket_directories": str(scratch / "sock"),
+        "unix_socket_directories": str(sockets),
         "unix_socket_permissions": "0700",
         "hba_file": str(hba),
         "ident_file": str(hba),

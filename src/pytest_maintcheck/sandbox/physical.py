@@ -245,3 +245,95 @@ def _is_segment(name: str) -> bool:
     """A WAL segment file as pgBackRest stores it: 24 hex digits, a dash, its checksum."""
     head = name.split("-", 1)[0]
     return len(head) == 24 and all(c in "0123456789ABCDEF" for c in head) and "-" in name
+
+
+class BarmanPrimary:
+    """A PostgresCluster archiving into a Barman server (archive_command copies into Barman's
+    incoming folder, ``backup_method = postgres``); Barman runs as this user (barman_user)."""
+
+    def __init__(self, server: str = "clinical") -> None:
+        self.server = server
+        self.run_as = _unprivileged_account()
+        self.root = Path(tempfile.mkdtemp(prefix="maintcheck-barman-", dir=_temp_base(self.run_as)))
+        self.root.chmod(0o755)
+        self.home = self.root / "home"
+        self.incoming = self.home / server / "incoming"
+        self.incoming.mkdir(parents=True)
+        give_to(self.run_as, self.incoming.parent, self.incoming)
+        self.config = self.root / "barman.conf"
+        self.cluster = PostgresCluster(
+            settings={
+                "wal_level": "replica",
+                "archive_mode": "on",
+                "archive_command": f"cp %p {self.incoming}/%f",
+                "max_wal_senders": "10",
+            }
+        )
+
+    def __enter__(self) -> BarmanPrimary:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        import getpass
+
+        self.cluster.start()
+        passfile = self.root / "pgpass"
+        passfile.write_text(
+            f"{self.cluster.host}:{self.cluster.port}:*:{self.cluster.superuser}:"
+            f"{self.cluster.password}\n"
+        )
+        passfile.chmod(0o600)
+        where = (
+            f"host={self.cluster.host} port={self.cluster.port} user={self.cluster.superuser} "
+            f"passfile={passfile}"
+        )
+        self.config.write_text(
+            "[barman]\n"
+            f"barman_user = {getpass.getuser()}\n"
+            f"barman_home = {self.home}\n"
+            f"log_file = {self.root}/barman.log\n"
+            "log_level = WARNING\n"
+            f"\n[{self.server}]\n"
+            "description = maintcheck sandbox\n"
+            f"conninfo = {where} dbname=postgres\n"
+            f"streaming_conninfo = {where}\n"
+            "backup_method = postgres\n"
+            "archiver = on\n"
+            f"path_prefix = {self.cluster.bindir}\n",
+            encoding="utf-8",
+        )
+
+    def stop(self) -> None:
+        self.cluster.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def barman(self, *args: str, timeout: float = 300.0) -> str:
+        argv = ["barman", "-c", str(self.config), *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise SandboxError(f"barman {' '.join(args)} failed: {done.stdout}{done.stderr}")
+        return str(done.stdout)
+
+    def switch_wal(self) -> None:
+        """Write, close the segment, and let Barman file it (what `barman cron` does)."""
+        with self.cluster.connect() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS maintcheck_wal_tick (at timestamptz)")
+            conn.execute("INSERT INTO maintcheck_wal_tick VALUES (now())")
+        self.barman("switch-wal", "--force", "--archive", "--archive-timeout", "60", self.server)
+
+    def backup(self) -> None:
+        self.barman("switch-wal", "--force", "--archive", "--archive-timeout", "60", self.server)
+        self.barman("backup", "--wait", self.server)
+
+    def wal_files(self) -> list[Path]:
+        return sorted(p for p in (self.home / self.server / "wals").rglob("*") if len(p.name) == 24)
