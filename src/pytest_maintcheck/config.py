@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -131,6 +131,11 @@ class RestoreTest:
     expect_tables: tuple[str, ...] = ()
     min_rows: tuple[tuple[str, int], ...] = ()
     jobs: int = 2
+    # physical restores (pgbackrest, barman): None is `latest`, the end of the archived WAL
+    target_time: datetime | None = None
+    dbname: str | None = None  # where expectTables live; default the source DSN's, else postgres
+    user: str | None = None  # the role queried as; default the source DSN's, else postgres
+    scratch_dir: Path | None = None  # where the scratch data directory goes; default: temp
 
 
 @dataclass(frozen=True)
@@ -143,15 +148,46 @@ class Rotation:
 @dataclass(frozen=True)
 class Backup:
     name: str
-    kind: str
-    location: Path
-    pattern: str
+    kind: str  # pg_dump | files | pgbackrest | barman
+    location: Path = Path()  # pg_dump and files only
+    pattern: str = ""
     database: str | None = None
     max_age: float = 26 * 3600.0
     checksums: str | None = None
     size_change: Threshold | None = None
     restore_test: RestoreTest | None = None
     rotation: Rotation | None = None
+    severity: str | None = None
+    stanza: str | None = None  # pgbackrest
+    tool_config: Path | None = None  # pgbackrest --config
+    server: str | None = None  # barman
+    timeout: float = 120.0  # each pgbackrest/barman command (not the restore)
+
+    @property
+    def physical(self) -> bool:
+        return self.kind in PHYSICAL_KINDS
+
+
+PHYSICAL_KINDS = ("pgbackrest", "barman")
+
+
+@dataclass(frozen=True)
+class ReplicationTarget:
+    """Standbys a primary must have (or a standby's own receiver), lag and slot limits."""
+
+    database: str
+    standbys: int | None = None  # how many streaming standbys a primary must have
+    standby_names: tuple[str, ...] = ()  # their application_name, when listed by name
+    replay_lag: Threshold | None = None
+    replay_lag_bytes: Threshold | None = None
+    slot_retained: Threshold | None = None
+    severity: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchivingTarget:
+    database: str
+    archive_max_age: Threshold | None = None
     severity: str | None = None
 
 
@@ -361,6 +397,8 @@ class Config:
     policies: tuple[Policy, ...] = ()
     site_checks: Mapping[str, tuple[SiteTarget, ...]] = field(default_factory=dict)
     metrics: tuple[MetricCheck, ...] = ()
+    replication: tuple[ReplicationTarget, ...] = ()
+    archiving: tuple[ArchivingTarget, ...] = ()
     capacity_days_to_full: Threshold | None = None
     probing: Probing = Probing()
     capacity_trend_factor: float = 1.5  # a latest value this many times its baseline: a warning
@@ -720,6 +758,12 @@ class _Builder:
         }
         metrics = tuple(self._metric(i, m, databases) for i, m in enumerate(raw.get("metrics", [])))
         self._unique("metrics", [m.name for m in metrics], "name")
+        replication = tuple(
+            self._replication(i, r) for i, r in enumerate(raw.get("replication", ()))
+        )
+        archiving = tuple(self._archiving(i, a) for i, a in enumerate(raw.get("archiving", ())))
+        self._unique("replication", [r.database for r in replication], "database")
+        self._unique("archiving", [a.database for a in archiving], "database")
         waivers = tuple(self._waiver(i, w) for i, w in enumerate(raw.get("waivers", [])))
         webhooks = {
             name: ch["webhook"]
@@ -751,6 +795,8 @@ class _Builder:
             policies=policies,
             site_checks=site_checks,
             metrics=metrics,
+            replication=replication,
+            archiving=archiving,
             capacity_days_to_full=self.threshold(
                 ("capacity", "daysToFull"),
                 "daysToFull",
@@ -904,10 +950,15 @@ class _Builder:
         if database is not None:
             self.database_ref((*path, "database"), database)
         restore = None
-        if "restoreTest" in b:
+        if "restoreTest" in b and b["kind"] in PHYSICAL_KINDS:
+            restore = self._physical_restore((*path, "restoreTest"), b["restoreTest"])
+        elif "restoreTest" in b:
             r = b["restoreTest"]
             if b["kind"] != "pg_dump":
                 raise self.fail((*path, "restoreTest"), "restoreTest needs kind: pg_dump")
+            for key in ("targetTime", "dbname", "user", "scratchDir"):
+                if key in r:
+                    raise self.fail((*path, "restoreTest", key), f"{key} is for physical backups")
             target = r.get("target", database)
             if target is None:
                 raise self.fail((*path, "restoreTest", "target"), "give target (a databases key)")
@@ -925,8 +976,8 @@ class _Builder:
         return Backup(
             name=b["name"],
             kind=b["kind"],
-            location=self.file(b["location"]) or Path(),
-            pattern=b["pattern"],
+            location=self.file(b.get("location")) or Path(),
+            pattern=b.get("pattern", ""),
             database=database,
             max_age=self.duration((*path, "maxAge"), b.get("maxAge"), 26 * 3600.0),
             checksums=b.get("checksums"),
@@ -936,6 +987,74 @@ class _Builder:
             restore_test=restore,
             rotation=rotation,
             severity=b.get("severity"),
+            stanza=b.get("stanza"),
+            tool_config=self.file(b.get("config")),
+            server=b.get("server"),
+            timeout=self.duration((*path, "timeout"), b.get("timeout"), 120.0),
+        )
+
+    def _physical_restore(self, path: Path_, r: dict[str, Any]) -> RestoreTest:
+        """A pgbackrest/barman restoreTest: a scratch data directory, never a databases target."""
+        if "target" in r or "jobs" in r:
+            key = "target" if "target" in r else "jobs"
+            raise self.fail(
+                (*path, key), f"{key} is for pg_dump; a physical restore gets its own server"
+            )
+        when = r.get("targetTime", "latest")
+        target_time = None
+        if when != "latest":
+            try:
+                target_time = datetime.fromisoformat(str(when))
+            except ValueError:
+                target_time = None
+            if target_time is None or target_time.tzinfo is None:
+                raise self.fail(
+                    (*path, "targetTime"),
+                    "expected latest or a time with its zone like 2026-05-01T03:00:00Z, "
+                    f"got {when!r}",
+                )
+        return RestoreTest(
+            max_duration=self.duration((*path, "maxDuration"), r.get("maxDuration"), 1800.0),
+            expect_tables=tuple(r.get("expectTables", ())),
+            min_rows=tuple(sorted(r.get("minRows", {}).items())),
+            target_time=target_time,
+            dbname=r.get("dbname"),
+            user=r.get("user"),
+            scratch_dir=self.file(r.get("scratchDir")),
+        )
+
+    def _replication(self, i: int, r: dict[str, Any]) -> ReplicationTarget:
+        path: Path_ = ("replication", i)
+        standbys = r.get("standbys")
+        names = tuple(standbys) if isinstance(standbys, list) else ()
+        return ReplicationTarget(
+            database=self.database_ref((*path, "database"), r["database"]),
+            standbys=len(names) if names else standbys,
+            standby_names=names,
+            replay_lag=self.threshold(
+                (*path, "replayLag"), "replayLag", r.get("replayLag", {"warn": "30s", "fail": "5m"})
+            ),
+            replay_lag_bytes=self.threshold(
+                (*path, "replayLagBytes"),
+                "replayLagBytes",
+                r.get("replayLagBytes", {"warn": "1GB", "fail": "16GB"}),
+            ),
+            slot_retained=self.threshold(
+                (*path, "slotRetained"),
+                "slotRetained",
+                r.get("slotRetained", {"warn": "5GB", "fail": "20GB"}),
+            ),
+            severity=r.get("severity"),
+        )
+
+    def _archiving(self, i: int, a: dict[str, Any]) -> ArchivingTarget:
+        path: Path_ = ("archiving", i)
+        return ArchivingTarget(
+            database=self.database_ref((*path, "database"), a["database"]),
+            archive_max_age=self.threshold(
+                (*path, "archiveMaxAge"), "archiveMaxAge", a.get("archiveMaxAge", "15m")
+            ),
+            severity=a.get("severity"),
         )
 
     def _certificate(self, i: int, c: dict[str, Any]) -> Certificate:

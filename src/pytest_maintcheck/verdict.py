@@ -102,6 +102,12 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("sharedBuffers", "ratio", label="shared_buffers of host memory"),
     Metric("memoryCommitment", "ratio", label="worst-case PostgreSQL memory of host memory"),
     Metric("effectiveCache", "ratio", label="effective_cache_size of host memory"),
+    Metric("archiveMaxAge", "seconds", label="time since the last archived WAL segment"),
+    Metric("archiveFailures", "count", label="failed archive attempts since the last success"),
+    Metric("replayLag", "seconds", label="replay lag"),
+    Metric("replayLagBytes", "bytes", label="replay lag"),
+    Metric("slotRetained", "bytes", label="WAL retained by the slot"),
+    Metric("walGaps", "count", label="missing WAL segments"),
 )
 
 

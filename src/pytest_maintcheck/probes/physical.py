@@ -1,0 +1,335 @@
+"""What pgBackRest and Barman report, in one shape, and how it is judged.
+
+A catalog is the backup sets of one stanza (pgBackRest) or server (Barman), oldest first, and
+the WAL archive beside them. The judges are pure: freshness of the newest set against
+``maxAge``, its size against the previous set's, and the archived WAL continuous from the
+newest set's start to the newest segment the server says it archived.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pytest_maintcheck.redact import printable
+from pytest_maintcheck.units import format_duration, format_size
+from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
+
+DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
+_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+MAX_GAPS_SHOWN = 10
+
+
+class ToolError(Exception):
+    """pgbackrest/barman could not be run or answered nonsense; the message is safe to print."""
+
+
+@dataclass(frozen=True)
+class BackupSet:
+    label: str
+    type: str  # full | diff | incr (pgBackRest); full for Barman
+    started: datetime
+    stopped: datetime
+    size: int | None = None  # the database as restored
+    stored: int | None = None  # what the set takes in the repository
+    wal_start: str | None = None  # the first WAL segment a restore of it needs
+    wal_stop: str | None = None
+    error: bool = False  # pgBackRest: page checksum errors found while copying
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "type": self.type,
+            "started": self.started.isoformat(),
+            "stopped": self.stopped.isoformat(),
+            "size": self.size,
+            "stored": self.stored,
+            "walStart": self.wal_start,
+            "walStop": self.wal_stop,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Catalog:
+    """One stanza's (or Barman server's) backup sets, oldest first, and its WAL archive."""
+
+    tool: str
+    name: str
+    backups: list[BackupSet] = field(default_factory=list)
+    status_ok: bool = True
+    status: str = "ok"
+    pg_version: str | None = None
+    archive_min: str | None = None
+    archive_max: str | None = None
+    archive_id: str | None = None  # pgBackRest: e.g. 15-1
+    repo_key: int = 1
+    tablespaces: list[str] = field(default_factory=list)  # of the newest set (Barman)
+
+    @property
+    def newest(self) -> BackupSet | None:
+        return self.backups[-1] if self.backups else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "name": self.name,
+            "status": self.status,
+            "postgresVersion": self.pg_version,
+            "archiveMin": self.archive_min,
+            "archiveMax": self.archive_max,
+            "backups": len(self.backups),
+            "newest": self.newest.to_json() if self.newest else None,
+        }
+
+
+# ---------------------------------------------------------------------------- running a tool
+
+
+def run_tool(
+    argv: Sequence[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+    ok_codes: Sequence[int] = (0,),
+) -> str:
+    """Run a read-only listing command, bounded; its stdout, or ToolError with its stderr."""
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a timeout stops it and whatever it started
+        )
+    except OSError as exc:
+        raise ToolError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_group(proc)
+        raise ToolError(
+            f"{' '.join([argv[0], *(a for a in argv[1:] if not a.startswith('-'))])} did not "
+            f"finish within {timeout:g}s and was stopped"
+        ) from None
+    finally:
+        stop_group(proc)
+    if proc.returncode not in ok_codes:
+        raise ToolError(f"{os.path.basename(argv[0])} exited {proc.returncode}: {tool_error(err)}")
+    return out.decode("utf-8", "replace")
+
+
+def tool_error(stderr: bytes | str) -> str:
+    """The tool's last error line, printable and short."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln or "error" in ln.lower()]
+    return printable((errors or lines or ["no error message"])[-1], 300)
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """TERM the process group, a bounded wait, then KILL; a no-op once it exited."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# ---------------------------------------------------------------------------- WAL segments
+
+
+def segment_number(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> tuple[int, int]:
+    """(timeline, segment number) of a WAL file name like 000000010000000A000000FF."""
+    match = _SEGMENT.match(name[:24])
+    if not match:
+        raise ValueError(f"not a WAL segment name: {name!r}")
+    per_log = 0x1_0000_0000 // segment_size
+    timeline, log, seg = (int(g, 16) for g in match.groups())
+    return timeline, log * per_log + seg
+
+
+def segment_name(timeline: int, number: int, segment_size: int = DEFAULT_SEGMENT_SIZE) -> str:
+    per_log = 0x1_0000_0000 // segment_size
+    return f"{timeline:08X}{number // per_log:08X}{number % per_log:08X}"
+
+
+def is_segment(name: str) -> bool:
+    return bool(_SEGMENT.match(name[:24])) and (len(name) == 24 or name[24] in "-.")
+
+
+def is_whole_segment(name: str) -> bool:
+    """A complete segment (pgBackRest adds -<sha1>[.gz]), not a .partial one or a .backup
+    label file (000000010000000000000004.00000028.backup)."""
+    return is_segment(name) and (len(name) == 24 or name[24] == "-")
+
+
+def wal_gaps(
+    archived: Iterable[str],
+    start: str,
+    until: str,
+    segment_size: int = DEFAULT_SEGMENT_SIZE,
+) -> list[str]:
+    """Segments from ``start`` to ``until`` (inclusive) that no timeline has in the archive.
+
+    A segment number present on any timeline counts: after a promotion the new timeline
+    starts in the middle of the old one's last segment.
+    """
+    have = {segment_number(name, segment_size)[1] for name in archived if is_whole_segment(name)}
+    timeline, first = segment_number(start, segment_size)
+    last_timeline, last = segment_number(until, segment_size)
+    return [
+        segment_name(max(timeline, last_timeline), n, segment_size)
+        for n in range(first, last + 1)
+        if n not in have
+    ]
+
+
+# ---------------------------------------------------------------------------- judges
+
+
+def judge_catalog(catalog: Catalog, assessment: Assessment) -> BackupSet | None:
+    """The catalog's state; the newest set, or None (and a violation) when there is none."""
+    assessment.details["catalog"] = catalog.to_json()
+    if not catalog.status_ok:
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"{catalog.tool} {catalog.name}: {catalog.status}",
+            f"Run `{catalog.tool} ... check` for {catalog.name} and fix what it reports.",
+        )
+    newest = catalog.newest
+    if newest is None:
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"{catalog.tool} {catalog.name}: no backup in the repository",
+            "Take a full backup now and check the backup schedule.",
+        )
+    return newest
+
+
+def judge_freshness(
+    catalog: Catalog, max_age: float, now: datetime, assessment: Assessment
+) -> None:
+    newest = judge_catalog(catalog, assessment)
+    if newest is None:
+        return
+    fulls = [b for b in catalog.backups if b.type == "full"]
+    assessment.details["newestFull"] = fulls[-1].to_json() if fulls else None
+    if newest.error:
+        assessment.add_finding(
+            Verdict.DEGRADED,
+            f"{newest.label}: {catalog.tool} found page checksum errors while copying it",
+            "Check the data files named in the backup log; take a new full backup.",
+        )
+    age = (now - newest.stopped).total_seconds()
+    if age < -3600:
+        assessment.add_finding(
+            Verdict.DEGRADED,
+            f"{newest.label} ended {format_duration(-age)} in the future",
+            "Check the clocks of the database, backup and this host.",
+        )
+    assessment.measure(
+        Threshold("maxAge", fail=max_age),
+        max(age, 0.0),
+        subject=f"{catalog.tool} {catalog.name}: newest backup {newest.label} ({newest.type})",
+        action="Check the backup schedule and the tool's log, and take a backup now.",
+    )
+
+
+def judge_size(catalog: Catalog, threshold: Threshold | None, assessment: Assessment) -> None:
+    newest = judge_catalog(catalog, assessment)
+    if newest is None or newest.size is None:
+        return
+    assessment.metrics["backupSize"] = newest.size
+    earlier = [b for b in catalog.backups[:-1] if b.size is not None]
+    if not earlier:
+        assessment.add_finding(Verdict.PASS, f"{newest.label}: no earlier backup to compare with")
+        return
+    previous = earlier[-1]
+    assert previous.size is not None
+    assessment.details["previous"] = previous.to_json()
+    assessment.metrics["previousSize"] = previous.size
+    change = abs(newest.size - previous.size) / max(previous.size, 1)
+    way = "shrank" if newest.size < previous.size else "grew"
+    assessment.measure(
+        threshold,
+        change,
+        subject=f"{newest.label} ({format_size(newest.size)}) {way} against {previous.label} "
+        f"({format_size(previous.size)})",
+        action="Compare the cluster with the previous backup: a large drop means lost data.",
+    )
+
+
+def judge_wal(
+    catalog: Catalog,
+    archived: Sequence[str],
+    assessment: Assessment,
+    *,
+    server_archived: str | None = None,
+    server_failing: bool = False,
+    segment_size: int = DEFAULT_SEGMENT_SIZE,
+) -> None:
+    """The archive is continuous from the newest set's first segment to the newest one the
+    server archived (or the repository's newest, without a server to ask)."""
+    newest = judge_catalog(catalog, assessment)
+    if newest is None or newest.wal_start is None:
+        return
+    names = sorted(n[:24] for n in archived if is_whole_segment(n))
+    repo_max = names[-1] if names else None
+    until = repo_max or newest.wal_start
+    if (
+        server_archived
+        and is_segment(server_archived)
+        and (
+            segment_number(server_archived, segment_size)[1]
+            > segment_number(until, segment_size)[1]
+        )
+    ):
+        until = server_archived
+    gaps = wal_gaps(archived, newest.wal_start, until, segment_size)
+    assessment.details["wal"] = {
+        "from": newest.wal_start,
+        "to": until,
+        "repositoryNewest": repo_max,
+        "serverLastArchived": server_archived,
+        "segmentSize": segment_size,
+        "missing": gaps[:100],
+    }
+    assessment.metrics["walGaps"] = len(gaps)
+    assessment.thresholds["walGaps"] = Threshold("walGaps", fail=0).to_json()
+    if gaps:
+        shown = ", ".join(gaps[:MAX_GAPS_SHOWN]) + (" ..." if len(gaps) > MAX_GAPS_SHOWN else "")
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"{catalog.tool} {catalog.name}: {len(gaps)} WAL segments missing between "
+            f"{newest.wal_start} (start of {newest.label}) and {until}: {shown}; "
+            "point-in-time recovery stops at the first gap",
+            "Find what removed or never archived them (archive_command errors, retention, "
+            "storage), then take a new full backup so recovery starts after the gap.",
+        )
+    if server_failing:
+        assessment.add_finding(
+            Verdict.VIOLATION,
+            f"the server's archive_command is failing: WAL after {server_archived or '?'} does "
+            "not reach the repository, so recovery to now is not possible",
+            "Fix archive_command (see test_wal_archiving and the server log).",
+        )
+    if gaps or server_failing:
+        return
+    assessment.add_finding(
+        Verdict.PASS,
+        f"WAL continuous from {newest.wal_start} to {until} ({len(names)} segments listed)",
+    )
