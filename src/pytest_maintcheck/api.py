@@ -145,3 +145,93 @@ def site_check(
     except DeclarationError as exc:
         declared = InvalidDeclaration(exc)
     return pytest.mark.maintcheck(declared)
+
+
+# ---------------------------------------------------------------------------- weekly and metrics
+# The measurements and judges of the bundled weekly and metric checks (issue 9): a site's own
+# check may measure and judge the same way. Kept in one block of its own (see the daily and
+# monthly checks' block for theirs).
+from pytest_maintcheck.config import Backup, HealthCheck  # noqa: E402
+from pytest_maintcheck.config_operations import ConfigReview, Pooler  # noqa: E402
+from pytest_maintcheck.judges.backups import (  # noqa: E402
+    judge_backup_freshness,
+    judge_backup_integrity,
+    judge_backup_restore,
+    judge_backup_rotation,
+    judge_backup_size,
+    judge_backup_storage,
+    judge_config_backup,
+)
+from pytest_maintcheck.judges.database import (  # noqa: E402
+    dead_tuple_repairs,
+    invalid_index_repairs,
+    judge_cache_hit,
+    judge_connections,
+    judge_database_size,
+    judge_dead_tuples,
+    judge_index_usage,
+    judge_invalid_indexes,
+    judge_slow_queries,
+    judge_vacuum_age,
+    judge_wraparound,
+    statements_missing,
+    vacuum_age_repairs,
+)
+from pytest_maintcheck.judges.load_balance import judge_load_balance  # noqa: E402
+from pytest_maintcheck.judges.metrics import judge_metric  # noqa: E402
+from pytest_maintcheck.probes.backups import BackupFile, list_backups, storage_room  # noqa: E402
+from pytest_maintcheck.probes.health import ServiceResult  # noqa: E402
+from pytest_maintcheck.probes.metrics import MetricReading, read_metric  # noqa: E402
+from pytest_maintcheck.probes.pg_measured import MeasuredDatabase  # noqa: E402
+from pytest_maintcheck.probes.weekly_measurements import (  # noqa: E402
+    read_allocation,
+    read_newest_archive,
+    read_pooling,
+    restore_newest,
+    verify_manifest,
+)
+from pytest_maintcheck.rules.allocation import judge_allocation  # noqa: E402
+from pytest_maintcheck.rules.pooling import judge_pooler  # noqa: E402
+
+__all__ += [
+    "Backup",
+    "BackupFile",
+    "ConfigReview",
+    "HealthCheck",
+    "MeasuredDatabase",
+    "MetricReading",
+    "Pooler",
+    "ServiceResult",
+    "dead_tuple_repairs",
+    "invalid_index_repairs",
+    "judge_allocation",
+    "judge_backup_freshness",
+    "judge_backup_integrity",
+    "judge_backup_restore",
+    "judge_backup_rotation",
+    "judge_backup_size",
+    "judge_backup_storage",
+    "judge_cache_hit",
+    "judge_config_backup",
+    "judge_connections",
+    "judge_database_size",
+    "judge_dead_tuples",
+    "judge_index_usage",
+    "judge_invalid_indexes",
+    "judge_load_balance",
+    "judge_metric",
+    "judge_pooler",
+    "judge_slow_queries",
+    "judge_vacuum_age",
+    "judge_wraparound",
+    "list_backups",
+    "read_allocation",
+    "read_metric",
+    "read_newest_archive",
+    "read_pooling",
+    "restore_newest",
+    "statements_missing",
+    "storage_room",
+    "vacuum_age_repairs",
+    "verify_manifest",
+]
