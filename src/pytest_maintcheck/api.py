@@ -30,8 +30,10 @@ too. The bundled suite (``checks/`` in the repository) uses these same pieces.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -145,3 +147,148 @@ def site_check(
     except DeclarationError as exc:
         declared = InvalidDeclaration(exc)
     return pytest.mark.maintcheck(declared)
+
+
+# ---------------------------------------------------------------------------- weekly and metrics
+# The measurements and judges of the bundled weekly and metric checks (issue 9): a site's own
+# check may measure and judge the same way. Imported on first use, so a run that needs one
+# check does not import every probe (see the daily and monthly checks' block for theirs).
+if TYPE_CHECKING:
+    from pytest_maintcheck.config import Backup, HealthCheck
+    from pytest_maintcheck.config_operations import ConfigReview, Pooler
+    from pytest_maintcheck.judges.backups import (
+        judge_backup_freshness,
+        judge_backup_integrity,
+        judge_backup_restore,
+        judge_backup_rotation,
+        judge_backup_size,
+        judge_backup_storage,
+        judge_config_backup,
+    )
+    from pytest_maintcheck.judges.database import (
+        dead_tuple_repairs,
+        invalid_index_repairs,
+        judge_cache_hit,
+        judge_connections,
+        judge_database_size,
+        judge_dead_tuples,
+        judge_index_usage,
+        judge_invalid_indexes,
+        judge_slow_queries,
+        judge_vacuum_age,
+        judge_wraparound,
+        statements_missing,
+        vacuum_age_repairs,
+    )
+    from pytest_maintcheck.judges.load_balance import judge_load_balance
+    from pytest_maintcheck.judges.metrics import judge_metric
+    from pytest_maintcheck.probes.backups import BackupFile, list_backups, storage_room
+    from pytest_maintcheck.probes.health import ServiceResult
+    from pytest_maintcheck.probes.metrics import MetricReading, read_metric
+    from pytest_maintcheck.probes.pg_measured import MeasuredDatabase
+    from pytest_maintcheck.probes.weekly_measurements import (
+        read_allocation,
+        read_newest_archive,
+        read_pooling,
+        restore_newest,
+        verify_manifest,
+    )
+    from pytest_maintcheck.rules.allocation import judge_allocation
+    from pytest_maintcheck.rules.pooling import judge_pooler
+
+_WEEKLY: dict[str, str] = {
+    "Backup": "pytest_maintcheck.config",
+    "BackupFile": "pytest_maintcheck.probes.backups",
+    "ConfigReview": "pytest_maintcheck.config_operations",
+    "HealthCheck": "pytest_maintcheck.config",
+    "MeasuredDatabase": "pytest_maintcheck.probes.pg_measured",
+    "MetricReading": "pytest_maintcheck.probes.metrics",
+    "Pooler": "pytest_maintcheck.config_operations",
+    "ServiceResult": "pytest_maintcheck.probes.health",
+    "dead_tuple_repairs": "pytest_maintcheck.judges.database",
+    "invalid_index_repairs": "pytest_maintcheck.judges.database",
+    "judge_allocation": "pytest_maintcheck.rules.allocation",
+    "judge_backup_freshness": "pytest_maintcheck.judges.backups",
+    "judge_backup_integrity": "pytest_maintcheck.judges.backups",
+    "judge_backup_restore": "pytest_maintcheck.judges.backups",
+    "judge_backup_rotation": "pytest_maintcheck.judges.backups",
+    "judge_backup_size": "pytest_maintcheck.judges.backups",
+    "judge_backup_storage": "pytest_maintcheck.judges.backups",
+    "judge_cache_hit": "pytest_maintcheck.judges.database",
+    "judge_config_backup": "pytest_maintcheck.judges.backups",
+    "judge_connections": "pytest_maintcheck.judges.database",
+    "judge_database_size": "pytest_maintcheck.judges.database",
+    "judge_dead_tuples": "pytest_maintcheck.judges.database",
+    "judge_index_usage": "pytest_maintcheck.judges.database",
+    "judge_invalid_indexes": "pytest_maintcheck.judges.database",
+    "judge_load_balance": "pytest_maintcheck.judges.load_balance",
+    "judge_metric": "pytest_maintcheck.judges.metrics",
+    "judge_pooler": "pytest_maintcheck.rules.pooling",
+    "judge_slow_queries": "pytest_maintcheck.judges.database",
+    "judge_vacuum_age": "pytest_maintcheck.judges.database",
+    "judge_wraparound": "pytest_maintcheck.judges.database",
+    "list_backups": "pytest_maintcheck.probes.backups",
+    "read_allocation": "pytest_maintcheck.probes.weekly_measurements",
+    "read_metric": "pytest_maintcheck.probes.metrics",
+    "read_newest_archive": "pytest_maintcheck.probes.weekly_measurements",
+    "read_pooling": "pytest_maintcheck.probes.weekly_measurements",
+    "restore_newest": "pytest_maintcheck.probes.weekly_measurements",
+    "statements_missing": "pytest_maintcheck.judges.database",
+    "storage_room": "pytest_maintcheck.probes.backups",
+    "vacuum_age_repairs": "pytest_maintcheck.judges.database",
+    "verify_manifest": "pytest_maintcheck.probes.weekly_measurements",
+}
+
+
+def __getattr__(name: str) -> object:
+    """A name of the weekly block, imported when a check first asks for it."""
+    module = _WEEKLY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ += [
+    "Backup",
+    "BackupFile",
+    "ConfigReview",
+    "HealthCheck",
+    "MeasuredDatabase",
+    "MetricReading",
+    "Pooler",
+    "ServiceResult",
+    "dead_tuple_repairs",
+    "invalid_index_repairs",
+    "judge_allocation",
+    "judge_backup_freshness",
+    "judge_backup_integrity",
+    "judge_backup_restore",
+    "judge_backup_rotation",
+    "judge_backup_size",
+    "judge_backup_storage",
+    "judge_cache_hit",
+    "judge_config_backup",
+    "judge_connections",
+    "judge_database_size",
+    "judge_dead_tuples",
+    "judge_index_usage",
+    "judge_invalid_indexes",
+    "judge_load_balance",
+    "judge_metric",
+    "judge_pooler",
+    "judge_slow_queries",
+    "judge_vacuum_age",
+    "judge_wraparound",
+    "list_backups",
+    "read_allocation",
+    "read_metric",
+    "read_newest_archive",
+    "read_pooling",
+    "restore_newest",
+    "statements_missing",
+    "storage_room",
+    "vacuum_age_repairs",
+    "verify_manifest",
+]

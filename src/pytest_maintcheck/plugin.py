@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_maintcheck import suite_fixtures
 from pytest_maintcheck.catalogue import SUITES, CheckSpec
 from pytest_maintcheck.config import Config, ConfigError
 from pytest_maintcheck.errors import MeasurementError
@@ -109,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.shared_dir = Path(workerinput["maintcheck_shared_dir"])
     config.stash[STATE] = state
     config.pluginmanager.register(AssessmentFixture(), "maintcheck-assessment")
+    config.pluginmanager.register(suite_fixtures, "maintcheck-suite-fixtures")  # measurements
     if state.config_path is None or _shows_only(config):
         return  # without a config (or for --help/--markers) the plugin stays out of the way
     try:

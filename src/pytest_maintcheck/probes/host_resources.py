@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from pytest_maintcheck.errors import MeasurementError
 from pytest_maintcheck.probes.http import MAX_BODY_BYTES, describe_error, tls_context
 from pytest_maintcheck.redact import printable
 
@@ -39,8 +40,10 @@ PSEUDO_MOUNTS = re.compile(
 )
 
 
-class HostProbeError(Exception):
-    """The host could not be measured; the message is safe to print."""
+class HostProbeError(MeasurementError):
+    """The host could not be measured; the message is safe to print.
+
+    A MeasurementError: escaping a check, it is a could-not-measure finding."""
 
 
 @dataclass(frozen=True)
