@@ -1,0 +1,21 @@
+"""The deploy gate of a change: a verified way back before the deploy.
+
+Selected only in a run given --maintcheck-change (or --maintcheck-type update), in every
+suite, after the run's own restore tests; routine runs never see it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_maintcheck.change_run import RollbackEvidence
+from pytest_maintcheck.verdict import Assessment
+
+pytestmark = pytest.mark.daily
+
+
+@pytest.mark.maintcheck("rollback_point")
+def test_rollback_point(
+    rollback_database: str, rollback_evidence: RollbackEvidence, assessment: Assessment
+) -> None:
+    rollback_evidence.judge(assessment, rollback_database)
