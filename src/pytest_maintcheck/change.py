@@ -196,7 +196,8 @@ def restores_in_store(checks: Iterable[StoredCheck]) -> list[RestoredBackup]:
     out = []
     for c in checks:
         if c.check == "backup_restore" and c.verdict == "pass":
-            found = _restored(c.target, c.evidence, c.at, f"the restore test at {c.at}")
+            restored = {"name": c.evidence.get("backup"), "taken": c.evidence.get("taken")}
+            found = _restored(c.target, restored, c.at, f"the restore test at {c.at}")
             if found is not None:
                 out.append(found)
     return out
@@ -232,6 +233,7 @@ def judge_rollback_point(
     now: datetime,
     found: tuple[RestoredBackup | None, RestoredBackup | None],
     store_problem: str | None,
+    looked_back: float | None = None,
 ) -> None:
     """Pass naming the rollback point, or a violation saying what to do before deploying."""
     from pytest_maintcheck.verdict import Threshold, Verdict
@@ -275,7 +277,8 @@ def judge_rollback_point(
         )
     else:
         why = (
-            f"no restore test of {', '.join(backups)} passed in the last {format_duration(max_age)}"
+            f"no restore test of {', '.join(backups)} passed in the last "
+            f"{format_duration(looked_back or max_age)}"
         )
     if store_problem:
         why += f" (the history store could not be read: {store_problem})"
@@ -375,6 +378,7 @@ def assess_impact(
                 None, versions,
             )  # fmt: skip
             (impact.regressions if moved > 0 else impact.improvements).append(entry)
+            continue  # its verdict says it; a shift of the same check would say it twice
         for shift in _shifts(earlier, r, shift_factor, versions):
             worse = float(shift.now) > float(shift.before)  # every shift metric: higher is worse
             (impact.regressions if worse else impact.improvements).append(shift)

@@ -67,7 +67,7 @@ class ChangeHooks:
                 item.add_marker(suite)
         items[:] = [i for i in items if not _is_rollback_gate(i)] + gates
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture
     def rollback_evidence(self) -> RollbackEvidence:
         """This run's restore tests (on the controller) and the history store's."""
         assert self.state.config is not None

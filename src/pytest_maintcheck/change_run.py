@@ -228,12 +228,15 @@ class RollbackEvidence:
         from pytest_maintcheck.history.store import HistoryUnavailable
 
         problem = None
+        looked_back = max(max_age, self.config.history.window)
         try:
-            candidates.extend(self._stored(max(max_age, self.config.history.window)))
+            candidates.extend(self._stored(looked_back))
         except HistoryUnavailable as exc:
             problem = printable(str(exc), 300)
         found = rollback_point(candidates, backups, max_age, self.now)
-        judge_rollback_point(assessment, database, backups, max_age, self.now, found, problem)
+        judge_rollback_point(
+            assessment, database, backups, max_age, self.now, found, problem, looked_back
+        )
 
     def _stored(self, seconds: float) -> list[Any]:
         from pytest_maintcheck.history import using

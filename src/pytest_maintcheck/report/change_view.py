@@ -6,7 +6,7 @@ facts an auditor asks for: version, config revision, baseline, rollback points.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_maintcheck.report import page
@@ -82,3 +82,32 @@ def _row(movement: Mapping[str, Any], label: str) -> list[str]:
         text(movement.get("now")),
         text(movement.get("description")),
     ]
+
+
+def change_log_section(entries: Sequence[Mapping[str, Any]]) -> str:
+    """The monthly review's change log: each update run, its gate and its regressions."""
+    rows = [
+        [
+            text(e.get("at")),
+            text(e.get("change") or "-"),
+            text(e.get("version") or "-"),
+            text(e.get("by")),
+            badge(
+                e.get("outcome") or "unknown",
+                "pass" if e.get("outcome") == "passed" else "violation",
+            ),
+            "<br>".join(text(r) for r in e.get("regressions") or []) or text("none"),
+        ]
+        for e in entries
+    ]
+    return section(
+        "change-log",
+        "Change log",
+        table(
+            ("When", "Change", "Version", "By", "Gate", "Regressions"),
+            rows,
+            empty="no update run this month",
+            table_id="change-log-table",
+        ),
+        "Runs given --maintcheck-change or --maintcheck-type update (maintcheck changes).",
+    )
