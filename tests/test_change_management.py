@@ -339,3 +339,25 @@ def test_the_config_revision_is_its_sha256_in_a_plain_folder(tmp_path: Path) -> 
     config.write_text("version: 1\n")
     digest = hashlib.sha256(b"version: 1\n").hexdigest()
     assert config_revision(config) == f"sha256:{digest}"
+
+
+# ---------------------------------------------------------------------------- config
+
+
+def test_change_config_is_checked_where_it_is_written(tmp_path: Path) -> None:
+    from pytest_maintcheck.config import ConfigError, load_config
+
+    path = tmp_path / "maintcheck.yaml"
+    base = "version: 1\ndatabases: {primary: {dsn: 'postgresql://maint@db.internal/clinical'}}\n"
+    path.write_text(
+        base + "healthChecks:\n  - {service: db, type: database, endpoint: primary, "
+        "versionPointer: /version}\n"
+    )
+    with pytest.raises(ConfigError, match=r":4: healthChecks\[0\]\.versionPointer: only an api"):
+        load_config(path)
+    path.write_text(base + "changeManagement: {rollbackPoint: {databases: [primary]}}\n")
+    with pytest.raises(ConfigError, match="no backups entry of kind pg_dump with a restoreTest"):
+        load_config(path)
+    path.write_text(base + "changeManagement: {shiftFactor: 1}\n")
+    with pytest.raises(ConfigError, match="shiftFactor"):
+        load_config(path)
