@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_maintcheck.change import record_version
 from pytest_maintcheck.config import HealthCheck
 from pytest_maintcheck.history.window import Window
 from pytest_maintcheck.probes.health import ServiceResult
@@ -73,3 +74,5 @@ def test_health(
         )
     for problem in result.problems:
         assessment.add_finding(Verdict.VIOLATION, f"{health_check.service}: {problem}")
+    if health_check.version_pointer is not None:
+        record_version(assessment, health_check.version_pointer, result)

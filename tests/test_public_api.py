@@ -14,6 +14,7 @@ CHECKS = Path(__file__).resolve().parents[1] / "checks"
 
 # the modules that read as procedures over the public API
 REFACTORED = (
+    "test_change_gate.py",
     "test_metrics.py",
     "test_weekly_backups.py",
     "test_weekly_database.py",

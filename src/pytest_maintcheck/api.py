@@ -154,6 +154,7 @@ def site_check(
 # check may measure and judge the same way. Imported on first use, so a run that needs one
 # check does not import every probe (see the daily and monthly checks' block for theirs).
 if TYPE_CHECKING:
+    from pytest_maintcheck.change_run import RollbackEvidence
     from pytest_maintcheck.config import Backup, HealthCheck
     from pytest_maintcheck.config_operations import ConfigReview, Pooler
     from pytest_maintcheck.judges.backups import (
@@ -205,6 +206,7 @@ _WEEKLY: dict[str, str] = {
     "MetricReading": "pytest_maintcheck.probes.metrics",
     "Pooler": "pytest_maintcheck.config_operations",
     "ServiceResult": "pytest_maintcheck.probes.health",
+    "RollbackEvidence": "pytest_maintcheck.change_run",
     "dead_tuple_repairs": "pytest_maintcheck.judges.database",
     "invalid_index_repairs": "pytest_maintcheck.judges.database",
     "judge_allocation": "pytest_maintcheck.rules.allocation",
@@ -258,6 +260,7 @@ __all__ += [
     "MeasuredDatabase",
     "MetricReading",
     "Pooler",
+    "RollbackEvidence",
     "ServiceResult",
     "dead_tuple_repairs",
     "invalid_index_repairs",

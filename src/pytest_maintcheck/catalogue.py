@@ -130,6 +130,16 @@ CAPACITY = Category(
         "NIST SP 800-53 AU-4 audit log storage capacity",
     ),
 )
+CHANGE = Category(
+    "Change management: rollback plan and impact assessment",
+    (
+        "HIPAA 164.308(a)(7)(ii)(B) disaster recovery plan",
+        "HIPAA 164.308(a)(8) evaluation",
+        "NIST SP 800-53 CM-3 configuration change control",
+        "NIST SP 800-53 CM-4 impact analysis",
+        "NIST SP 800-53 CP-10",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -598,6 +608,17 @@ CHECKS: dict[str, CheckSpec] = {
             CAPACITY,
             "performance",
             "Plan storage for the database's growth and investigate the statements slowing down.",
+            *_RECOVERY,
+        ),
+        _spec(  # runs only in a change run, in every suite (change_hooks.py)
+            "rollback_point",
+            "daily",
+            "Verified rollback point before a deploy",
+            "critical",
+            CHANGE,
+            "availability",
+            "Run the restore test (pytest -m weekly -k backup_restore) and deploy only once a "
+            "recent backup of each database restores.",
             *_RECOVERY,
         ),
         _spec(

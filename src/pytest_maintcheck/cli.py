@@ -132,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     from pytest_maintcheck.incident_cli import add_parser as add_incident
 
     add_incident(sub)
+    from pytest_maintcheck.change_cli import add_parser as add_changes
+
+    add_changes(sub)
     return parser
 
 
@@ -173,6 +176,10 @@ def _main(argv: list[str] | None) -> int:
         from pytest_maintcheck import incident_cli
 
         return incident_cli.run(args)
+    if args.command == "changes":
+        from pytest_maintcheck import change_cli
+
+        return change_cli.run(args)
     from pytest_maintcheck.config import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")

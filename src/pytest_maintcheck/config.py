@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import jsonschema
     import yaml
 
+    from pytest_maintcheck.change_config import ChangeManagement
     from pytest_maintcheck.config_operations import (
         ConfigReview,
         Encryption,
@@ -107,6 +108,7 @@ class HealthCheck:
     thresholds: Thresholds = Thresholds()
     alert_channels: tuple[str, ...] = ()
     escalation: tuple[str, ...] = ()
+    version_pointer: str | None = None  # RFC 6901 pointer to the running version in the body
 
     @property
     def endpoint(self) -> str:
@@ -420,6 +422,7 @@ class Config:
     pooling: tuple[Pooler, ...] = ()
     security_patches: SecurityPatches | None = None
     encryption: Encryption | None = None
+    change_management: ChangeManagement | None = None  # issue 17, built in change_config.py
 
     def database(self, name: str) -> Database:
         return self.databases[name]
@@ -779,6 +782,9 @@ class _Builder:
         from pytest_maintcheck.config_operations import build_operations
 
         operations = build_operations(self, raw)
+        from pytest_maintcheck.change_config import build_change_management
+
+        change_management = build_change_management(self, raw)
         return Config(
             path=self.path,
             version=raw["version"],
@@ -818,6 +824,7 @@ class _Builder:
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             public_names=frozenset(self.reader.public),
             **operations,
+            change_management=change_management,
         )
 
     def _signing(self, raw: dict[str, Any] | None) -> Signing | None:
@@ -908,7 +915,13 @@ class _Builder:
             thresholds=self.thresholds((*path, "thresholds"), h.get("thresholds"), defaults),
             alert_channels=tuple(alerts.get("channels", ())),
             escalation=tuple(alerts.get("escalation", ())),
+            version_pointer=self._version_pointer(path, kind, h.get("versionPointer")),
         )
+
+    def _version_pointer(self, path: Path_, kind: str, pointer: str | None) -> str | None:
+        if pointer is not None and kind != "api":
+            raise self.fail((*path, "versionPointer"), "only an api health check has a body")
+        return pointer
 
     def _refuse_written_credentials(self, where: Path_) -> None:
         """A password or token written into a URL in the file is refused, as in a DSN."""

@@ -48,6 +48,14 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "MaintenanceLog.type (default: routine)",
         {"choices": ("routine", "emergency", "update")},
     ),
+    ("change", "the change (ticket) this run belongs to; implies --maintcheck-type update", {}),
+    ("version", "the version the change deploys (needs --maintcheck-change)", {}),
+    (
+        "baseline",
+        "compare with the last run before the change (auto) or a run id (needs "
+        "--maintcheck-change)",
+        {},
+    ),
     (
         "file-mode",
         "mode of every file a run writes, octal (default: 0600; folders get x where r: 0700)",
@@ -121,6 +129,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(SiteChecks(state), "maintcheck-site-checks")
     state.records = _executes_checks(config)
+    from pytest_maintcheck.change_hooks import ChangeHooks, change_run_for  # issue 17
+
+    state.change = change_run_for(state, lambda name: _option(config, name))
+    config.pluginmanager.register(ChangeHooks(state, state.change), "maintcheck-change")
     if not state.records:
         return  # --collect-only, --setup-plan, --setup-only, --fixtures: no check body runs
     if not state.is_worker:

@@ -143,5 +143,15 @@ TARGETS: dict[str, TargetKind] = {
         lambda t: t.name,
     ),
     "host": TargetKind("hosts", lambda c: c.hosts, lambda t: t.name),
+    # issue 17: the databases a deploy needs a verified rollback point of
+    "rollback_database": TargetKind(
+        "changeManagement.rollbackPoint",
+        lambda c: (
+            c.change_management.rollback_point.databases
+            if c.change_management and c.change_management.rollback_point
+            else ()
+        ),
+        lambda t: str(t),
+    ),
     "pooler": TargetKind("pooling", lambda c: c.pooling, lambda t: t.name),
 }

@@ -19,6 +19,7 @@ from typing import Any
 from pytest_maintcheck.config import HistorySettings
 from pytest_maintcheck.records import COMPLIANCE_STATUS
 from pytest_maintcheck.report import series
+from pytest_maintcheck.report.change_view import change_log_section
 from pytest_maintcheck.report.files import FILE_MODE, write_atomic
 from pytest_maintcheck.report.page import (
     badge,
@@ -77,7 +78,15 @@ def write_review(
         settings or HistorySettings(), report_dir, systems=systems, details=True, mode=mode
     )
     runs = history.runs(since=start, until=end)
-    html = review_page(month, runs, waivers=waivers, now=now or datetime.now(UTC))
+    from pytest_maintcheck.change_cli import change_log
+
+    html = review_page(
+        month,
+        runs,
+        waivers=waivers,
+        now=now or datetime.now(UTC),
+        changes=change_log(report_dir, month=month),
+    )
     path = output or report_dir / f"review-{month}.html"
     write_atomic(path, html, mode)
     return path
@@ -89,6 +98,7 @@ def review_page(
     *,
     waivers: Sequence[Mapping[str, Any]] = (),
     now: datetime,
+    changes: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     start, end = month_bounds(month)
     real = [r for r in runs if not r.seeded] or list(runs)
@@ -114,6 +124,7 @@ def review_page(
         policies(real),
         dependencies_and_certificates(real),
         waivers_in_force(real, waivers, end),
+        change_log_section(changes),
         '<section id="signoff"><h2>Sign-off</h2><p>Reviewed by: ____________________ '
         "Role: ____________________ Date: __________ Signature: ____________________</p>"
         "</section>",
