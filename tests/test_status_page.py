@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
 
+from browser import chromium, load, screenshot
 from check_runs import CheckRun, run_checks
 from pytest_maintcheck.config import load_config
 from pytest_maintcheck.report.status import build_page, render
@@ -84,7 +87,8 @@ def _cards(page: str) -> list[str]:
 def _banner(page: str) -> str:
     found = re.search(r"<div class='banner (\w+)'[^>]*>(.*?)</div>\s*\n", page)
     assert found, page
-    return f"{found[1]}: {re.sub(r'<[^>]+>', ' ', found[2])}"
+    lines = re.sub(r"<(?!div>)[^>]+>", "", found[2]).replace("<div>", " | ")
+    return f"{found[1]}: {lines}"
 
 
 def test_one_outage_card_for_the_down_service_and_none_for_internal_checks(
@@ -102,7 +106,7 @@ def test_one_outage_card_for_the_down_service_and_none_for_internal_checks(
     assert page.count("We are aware of a problem and are investigating.") == 1
     banner = _banner(page)
     assert banner.startswith("bad: Service outage")
-    assert "Outage: ecg-viewer" in banner
+    assert banner.endswith(" | Outage: ecg-viewer")
     assert "clinical-api" not in banner  # it answers
     for internal in (
         "fax-gateway",
@@ -193,3 +197,47 @@ def test_database_incidents_show_under_the_service_probing_that_database(tmp_pat
     for internal in ("internal config", "no service probes it", "backup is old", "db.internal"):
         assert internal not in html, internal
     assert "Searches may be slow." not in html  # superseded by the later update
+
+
+# ------------------------------------------------------------------------- on a phone
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as running:
+        yield running
+
+
+def test_on_a_phone_the_page_fits_and_keeps_each_service_name_whole(
+    tmp_path: Path, browser: Browser
+) -> None:
+    names = ["clinical-api", "ecg-viewer-replica-west", "dictation-gateway", "lab-results-feed"]
+    services = "".join(
+        f"  - {{service: {n}, type: api, endpoint: 'https://{n}.internal/health'}}\n" for n in names
+    )
+    (tmp_path / "maintcheck.yaml").write_text(
+        "version: 1\nsystem: Cardiology Clinical Assistant\nenvironment: production\n"
+        "healthChecks:\n" + services
+    )
+    config = load_config(tmp_path / "maintcheck.yaml", environ={})
+    reports = tmp_path / "reports"
+    run = reports / "20260601T080000.000Z-abcdef"
+    run.mkdir(parents=True)
+    (run / "health.json").write_text(
+        json.dumps(
+            [{"service": n, "status": "down", "lastChecked": "2026-06-01T08:00:00Z"} for n in names]
+        )
+    )
+    page = reports / "status.html"
+    page.write_text(render(build_page(reports, config, datetime(2026, 6, 1, 9, tzinfo=UTC))))
+    loaded = load(browser, page, width=390)
+    screenshot(loaded, tmp_path / "status-390.png")  # to look at when this fails
+    assert loaded.errors == []
+    assert loaded.requests == []  # self-contained: nothing fetched
+    assert loaded.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    shown = loaded.evaluate(
+        "[...document.querySelectorAll('.banner .name')]"
+        ".map(e => [e.textContent, e.getClientRects().length])"
+    )
+    assert shown == [[n, 1] for n in names]  # each name on one line, never split at a hyphen
+    assert loaded.text(".banner").startswith("Service outage")

@@ -53,7 +53,7 @@ h1{font-size:1.4rem;margin:.5rem 0}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 .plan{color:#0969da}.none{color:#57606a}small,.muted{color:#57606a}
 .banner{padding:1rem;border-radius:8px;font-weight:600;color:#fff;background:#1a7f37}
 .banner.warn{background:#9a6700}.banner.bad{background:#cf222e}.banner.plan{background:#0969da}
-.banner.none{background:#57606a}.banner div{font-weight:400}
+.banner.none{background:#57606a}.banner div{font-weight:400}.name{white-space:nowrap}
 """
 
 
@@ -263,7 +263,7 @@ def render(page: Page) -> str:
         f"<title>{e(page.system)}: service status</title><style>{_STYLE}</style></head>",
         f"<body><main><h1>{e(page.system)}: service status</h1>",
         f"<div class='banner {css}' role='status'>{e(headline)}"
-        + "".join(f"<div>{e(line)}</div>" for line in lines)
+        + "".join(f"<div>{e(word)}: {_names(names)}</div>" for word, names in lines)
         + "</div>",
         "<h2>Current incidents</h2>",
     ]
@@ -304,7 +304,12 @@ def render(page: Page) -> str:
     return "\n".join(parts) + "\n"
 
 
-def banner(page: Page) -> tuple[str, list[str], str]:
+def _names(names: list[str]) -> str:
+    """Service names, each kept on one line (a phone would break ecg-viewer at its hyphen)."""
+    return ", ".join(f"<span class='name'>{escape(n)}</span>" for n in names)
+
+
+def banner(page: Page) -> tuple[str, list[tuple[str, list[str]]], str]:
     """The headline, a line per troubled state naming its services, and the colour: it follows
     the services' states, worst first, so it never says more or less than the list below."""
     if not page.services:
@@ -323,5 +328,5 @@ def banner(page: Page) -> tuple[str, list[str], str]:
         "maintenance": "Planned maintenance in progress",
         "unknown": "No recent information on some services",
     }[worst]
-    lines = [f"{STATE_WORDS[state][0]}: {', '.join(names)}" for state, names in troubled]
+    lines = [(STATE_WORDS[state][0], names) for state, names in troubled]
     return headline, lines, STATE_WORDS[worst][1]
