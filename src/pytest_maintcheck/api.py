@@ -145,3 +145,21 @@ def site_check(
     except DeclarationError as exc:
         declared = InvalidDeclaration(exc)
     return pytest.mark.maintcheck(declared)
+
+
+# ------------------------------------------------------------------------------------------
+# The daily and monthly checks (issue 9): each target's measurement and its judge. The bundled
+# checks in checks/ import only these and the names above; a site check may use them too.
+# ------------------------------------------------------------------------------------------
+
+from pytest_maintcheck.config import HealthCheck  # noqa: E402
+from pytest_maintcheck.history.window import Window  # noqa: E402
+from pytest_maintcheck.judges.health import judge_health  # noqa: E402
+from pytest_maintcheck.probes.health import ServiceResult  # noqa: E402
+
+__all__ += [
+    "HealthCheck",
+    "ServiceResult",
+    "Window",
+    "judge_health",
+]
