@@ -153,13 +153,19 @@ def site_check(
 # ------------------------------------------------------------------------------------------
 
 from pytest_maintcheck.config import HealthCheck  # noqa: E402
+from pytest_maintcheck.config_operations import Host  # noqa: E402
 from pytest_maintcheck.history.window import Window  # noqa: E402
 from pytest_maintcheck.judges.health import judge_health  # noqa: E402
 from pytest_maintcheck.probes.health import ServiceResult  # noqa: E402
+from pytest_maintcheck.probes.host_resources import measure_host  # noqa: E402
+from pytest_maintcheck.rules.hosts import judge_host  # noqa: E402
 
 __all__ += [
     "HealthCheck",
+    "Host",
     "ServiceResult",
     "Window",
     "judge_health",
+    "judge_host",
+    "measure_host",
 ]
