@@ -153,19 +153,49 @@ def site_check(
 # ------------------------------------------------------------------------------------------
 
 from pytest_maintcheck.config import HealthCheck  # noqa: E402
-from pytest_maintcheck.config_operations import Host  # noqa: E402
+from pytest_maintcheck.config_operations import (  # noqa: E402
+    AtRest,
+    ConfigReview,
+    Encryption,
+    Host,
+    SecurityPatches,
+)
 from pytest_maintcheck.history.window import Window  # noqa: E402
+from pytest_maintcheck.judges.encryption import judge_at_rest  # noqa: E402
 from pytest_maintcheck.judges.health import judge_health  # noqa: E402
+from pytest_maintcheck.judges.patches import judge_patch_level, judge_postgres_release  # noqa: E402
+from pytest_maintcheck.measuring import (  # noqa: E402
+    at_rest_of,
+    configuration_of,
+    patch_level_of,
+    tls_of,
+)
 from pytest_maintcheck.probes.health import ServiceResult  # noqa: E402
 from pytest_maintcheck.probes.host_resources import measure_host  # noqa: E402
+from pytest_maintcheck.rules.configuration import judge_configuration  # noqa: E402
+from pytest_maintcheck.rules.encryption import channels, judge_in_transit  # noqa: E402
 from pytest_maintcheck.rules.hosts import judge_host  # noqa: E402
 
 __all__ += [
+    "AtRest",
+    "ConfigReview",
+    "Encryption",
     "HealthCheck",
     "Host",
+    "SecurityPatches",
     "ServiceResult",
     "Window",
+    "at_rest_of",
+    "channels",
+    "configuration_of",
+    "judge_at_rest",
+    "judge_configuration",
     "judge_health",
     "judge_host",
+    "judge_in_transit",
+    "judge_patch_level",
+    "judge_postgres_release",
     "measure_host",
+    "patch_level_of",
+    "tls_of",
 ]
