@@ -152,13 +152,18 @@ def site_check(
 # checks in checks/ import only these and the names above; a site check may use them too.
 # ------------------------------------------------------------------------------------------
 
-from pytest_maintcheck.config import HealthCheck  # noqa: E402
+from pytest_maintcheck.config import DatabaseMaintenanceTarget, HealthCheck  # noqa: E402
 from pytest_maintcheck.config_operations import (  # noqa: E402
     AtRest,
     ConfigReview,
     Encryption,
     Host,
     SecurityPatches,
+)
+from pytest_maintcheck.history.capacity import (  # noqa: E402
+    review_database,
+    review_performance,
+    review_storage,
 )
 from pytest_maintcheck.history.window import Window  # noqa: E402
 from pytest_maintcheck.judges.encryption import judge_at_rest  # noqa: E402
@@ -179,6 +184,7 @@ from pytest_maintcheck.rules.hosts import judge_host  # noqa: E402
 __all__ += [
     "AtRest",
     "ConfigReview",
+    "DatabaseMaintenanceTarget",
     "Encryption",
     "HealthCheck",
     "Host",
@@ -197,5 +203,8 @@ __all__ += [
     "judge_postgres_release",
     "measure_host",
     "patch_level_of",
+    "review_database",
+    "review_performance",
+    "review_storage",
     "tls_of",
 ]
