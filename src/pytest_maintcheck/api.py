@@ -152,7 +152,16 @@ def site_check(
 # checks in checks/ import only these and the names above; a site check may use them too.
 # ------------------------------------------------------------------------------------------
 
-from pytest_maintcheck.config import DatabaseMaintenanceTarget, HealthCheck  # noqa: E402
+from pytest_maintcheck.config import (  # noqa: E402
+    AccessReview,
+    Certificate,
+    DatabaseMaintenanceTarget,
+    Dependency,
+    HealthCheck,
+    Policy,
+    SecurityMonitoring,
+    SessionPolicy,
+)
 from pytest_maintcheck.config_operations import (  # noqa: E402
     AtRest,
     ConfigReview,
@@ -169,10 +178,22 @@ from pytest_maintcheck.history.window import Window  # noqa: E402
 from pytest_maintcheck.judges.encryption import judge_at_rest  # noqa: E402
 from pytest_maintcheck.judges.health import judge_health  # noqa: E402
 from pytest_maintcheck.judges.patches import judge_patch_level, judge_postgres_release  # noqa: E402
+from pytest_maintcheck.judges.security import (  # noqa: E402
+    judge_access_patterns,
+    judge_failed_logins,
+    judge_sessions,
+)
 from pytest_maintcheck.measuring import (  # noqa: E402
+    access_of,
+    access_patterns_of,
     at_rest_of,
+    certificate_of,
     configuration_of,
+    dependencies_of,
+    failed_logins_of,
     patch_level_of,
+    policy_of,
+    sessions_of,
     tls_of,
 )
 from pytest_maintcheck.probes.health import ServiceResult  # noqa: E402
@@ -182,29 +203,45 @@ from pytest_maintcheck.rules.encryption import channels, judge_in_transit  # noq
 from pytest_maintcheck.rules.hosts import judge_host  # noqa: E402
 
 __all__ += [
+    "AccessReview",
     "AtRest",
+    "Certificate",
     "ConfigReview",
     "DatabaseMaintenanceTarget",
+    "Dependency",
     "Encryption",
     "HealthCheck",
     "Host",
+    "Policy",
+    "SecurityMonitoring",
     "SecurityPatches",
     "ServiceResult",
+    "SessionPolicy",
     "Window",
+    "access_of",
+    "access_patterns_of",
     "at_rest_of",
+    "certificate_of",
     "channels",
     "configuration_of",
+    "dependencies_of",
+    "failed_logins_of",
+    "judge_access_patterns",
     "judge_at_rest",
     "judge_configuration",
+    "judge_failed_logins",
     "judge_health",
     "judge_host",
     "judge_in_transit",
     "judge_patch_level",
     "judge_postgres_release",
+    "judge_sessions",
     "measure_host",
     "patch_level_of",
+    "policy_of",
     "review_database",
     "review_performance",
     "review_storage",
+    "sessions_of",
     "tls_of",
 ]

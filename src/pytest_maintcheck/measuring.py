@@ -8,14 +8,44 @@ measure". Judging is in pytest_maintcheck.judges (and .rules), never here.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from pytest_maintcheck.config import Config, Database
+from pytest_maintcheck.config import (
+    AccessReview,
+    AccessSource,
+    Certificate,
+    Config,
+    Database,
+    Dependency,
+    Policy,
+    SecurityMonitoring,
+    SessionPolicy,
+)
 from pytest_maintcheck.config_operations import AtRest, SecurityPatches
 from pytest_maintcheck.errors import Cause, MeasurementError
-from pytest_maintcheck.probes import os_packages
-from pytest_maintcheck.probes.dependencies import Vulnerability, load_advisories
+from pytest_maintcheck.judges.security import FailedLoginReading
+from pytest_maintcheck.probes import access, certificates, os_packages
+from pytest_maintcheck.probes.access import Roster, SourceResult
+from pytest_maintcheck.probes.authlog import (
+    AccessPatterns,
+    AccountNames,
+    OffHoursWindow,
+    scan_access_patterns,
+    scan_failed_logins,
+    username_key,
+)
+from pytest_maintcheck.probes.certificates import CertificateReport
+from pytest_maintcheck.probes.dependencies import (
+    Advisories,
+    Lockfile,
+    Vulnerability,
+    load_advisories,
+    read_lockfile,
+    vulnerabilities,
+)
 from pytest_maintcheck.probes.encryption import (
     ConnectionTls,
     FileEnvelope,
@@ -26,7 +56,10 @@ from pytest_maintcheck.probes.encryption import (
 )
 from pytest_maintcheck.probes.os_packages import PendingReboot
 from pytest_maintcheck.probes.pg_config_review import ReviewSnapshot, review_snapshot
+from pytest_maintcheck.probes.policies import PolicyStatus, policy_status
+from pytest_maintcheck.probes.sessions import SessionScan, app_sessions, pg_sessions
 from pytest_maintcheck.rules.encryption import Channel
+from pytest_maintcheck.verdict import Threshold
 
 # ---------------------------------------------------------------- configuration and encryption
 
@@ -102,3 +135,167 @@ def patch_level_of(policy: SecurityPatches) -> PatchLevel:
         tuple(found.problems),
         policy.advisories,
     )
+
+
+# ---------------------------------------------------------------- security monitoring
+
+
+def burst_size(per_account: Threshold | None) -> int:
+    """A "burst" is as many consecutive failures as the per-account warning level."""
+    levels = (
+        [x for x in (per_account.warn, per_account.fail) if x is not None] if per_account else []
+    )
+    return max(1, int(min(levels, default=5)))
+
+
+def failed_logins_of(
+    monitoring: SecurityMonitoring, config: Config, now: datetime
+) -> FailedLoginReading:
+    """The authentication log over the window; with failures, the known accounts' names."""
+    if monitoring.auth_log is None:
+        raise MeasurementError("securityMonitoring.authLog is not set")
+    scan = scan_failed_logins(
+        monitoring.auth_log,
+        now=now,
+        window=monitoring.window,
+        burst=burst_size(monitoring.failed_logins.get("perAccount")),
+    )
+    if not scan.failures:
+        return FailedLoginReading(monitoring.auth_log, scan)
+    names, unread = known_accounts(config)
+    return FailedLoginReading(monitoring.auth_log, scan, names, tuple(unread))
+
+
+def access_patterns_of(monitoring: SecurityMonitoring, now: datetime) -> AccessPatterns:
+    """Successful logins over the window: new sources per account, off-hours logins."""
+    if monitoring.auth_log is None:
+        raise MeasurementError("securityMonitoring.authLog is not set")
+    off = monitoring.off_hours
+    return scan_access_patterns(
+        monitoring.auth_log,
+        now=now,
+        window=monitoring.window,
+        off_hours=OffHoursWindow.parse(off.start, off.end, off.timezone) if off else None,
+    )
+
+
+def sessions_of(policy: SessionPolicy, config: Config, now: datetime) -> SessionScan:
+    """Open sessions: the application's own query, else pg_stat_activity."""
+    db = config.database(policy.database)
+    if policy.query:
+        return app_sessions(
+            db.dsn,
+            policy.query,
+            now=now,
+            connect_timeout=db.connect_timeout,
+            statement_timeout=db.statement_timeout,
+        )
+    return pg_sessions(
+        db.dsn, connect_timeout=db.connect_timeout, statement_timeout=db.statement_timeout
+    )
+
+
+def known_accounts(config: Config) -> tuple[AccountNames, list[str]]:
+    """Known accounts: the roster, every access-review source and the declared service
+    accounts; what could not be read is named, and its usernames show as unknown."""
+    known: set[str] = set()
+    problems: list[str] = []
+    review = config.access_review
+    if review is not None:
+        known.update(access.normalize(s.name) for s in review.service_accounts)
+        try:
+            if review.roster is not None:
+                known.update(access.read_roster(review.roster).status)
+        except MeasurementError as exc:
+            problems.append(f"roster: {exc}")
+        for source, found in accounts_of(review, config):
+            if isinstance(found, MeasurementError):
+                problems.append(f"source {source.name}: {found}")
+            else:
+                known.update(a.key for a in found.accounts)
+    return AccountNames(frozenset(known), username_key(os.environ, config.system)), problems
+
+
+# ---------------------------------------------------------------- access review
+
+
+def accounts_of(
+    review: AccessReview, config: Config
+) -> list[tuple[AccessSource, SourceResult | MeasurementError]]:
+    """Each source's accounts, or why it could not be read: the others are still reviewed."""
+    found: list[tuple[AccessSource, SourceResult | MeasurementError]] = []
+    for source in review.sources:
+        try:
+            found.append((source, _source_accounts(source, config)))
+        except MeasurementError as exc:
+            found.append((source, exc.about(source.postgres or source.name)))
+    return found
+
+
+def _source_accounts(source: AccessSource, config: Config) -> SourceResult:
+    if source.postgres is not None:
+        db = config.database(source.postgres)
+        return access.postgres_accounts(
+            source.name,
+            db.dsn,
+            connect_timeout=db.connect_timeout,
+            statement_timeout=db.statement_timeout,
+        )
+    if source.file is None:  # the loader requires one of the two
+        raise MeasurementError(f"source {source.name} names neither postgres nor file")
+    return access.file_accounts(source.name, source.file)
+
+
+@dataclass(frozen=True)
+class AccessReading:
+    """The roster, and each source's accounts or the error that kept it unread."""
+
+    roster: Roster | None  # None: accessReview names no roster
+    sources: tuple[tuple[AccessSource, SourceResult | MeasurementError], ...] = ()
+
+
+def access_of(review: AccessReview, config: Config) -> AccessReading:
+    """The roster first: without it no account can be reviewed, so no source is read."""
+    if review.roster is None:
+        return AccessReading(None)
+    try:
+        roster = access.read_roster(review.roster)
+    except MeasurementError as exc:
+        raise exc.reworded(f"roster: {exc.detail}") from None
+    return AccessReading(roster, tuple(accounts_of(review, config)))
+
+
+# ---------------------------------------------------------------- certificates, dependencies
+
+
+def certificate_of(certificate: Certificate, now: datetime) -> CertificateReport:
+    """The chain a server presents (or a PEM file holds), verified at ``now``."""
+    c = certificate
+    if c.host is not None:
+        return certificates.examine_endpoint(
+            c.host, c.port, server_name=c.server_name, ca_file=c.ca_file, timeout=c.timeout, now=now
+        )
+    if c.file is None:  # the loader requires one of the two
+        raise MeasurementError(f"certificate {c.name} names neither host nor file")
+    return certificates.examine_file(c.file, server_name=c.server_name, ca_file=c.ca_file, now=now)
+
+
+@dataclass(frozen=True)
+class DependencyAudit:
+    """A lockfile's pins against an OSV advisories folder."""
+
+    lock: Lockfile
+    advisories: Advisories
+    vulnerable: tuple[Vulnerability, ...]
+
+
+def dependencies_of(dependency: Dependency) -> DependencyAudit:
+    lock = read_lockfile(dependency.lockfile)
+    found = load_advisories(dependency.advisories)
+    vulnerable = vulnerabilities(lock.pins, found.items, dependency.ecosystem)
+    return DependencyAudit(lock, found, tuple(vulnerable))
+
+
+def policy_of(policy: Policy) -> PolicyStatus:
+    """The policy file and its last review date (front matter, else the config)."""
+    return policy_status(policy.file, policy.last_reviewed)
