@@ -175,9 +175,13 @@ from pytest_maintcheck.history.capacity import (  # noqa: E402
     review_storage,
 )
 from pytest_maintcheck.history.window import Window  # noqa: E402
+from pytest_maintcheck.judges.access import judge_access_review  # noqa: E402
+from pytest_maintcheck.judges.certificates import judge_certificate  # noqa: E402
+from pytest_maintcheck.judges.dependencies import judge_dependencies  # noqa: E402
 from pytest_maintcheck.judges.encryption import judge_at_rest  # noqa: E402
 from pytest_maintcheck.judges.health import judge_health  # noqa: E402
 from pytest_maintcheck.judges.patches import judge_patch_level, judge_postgres_release  # noqa: E402
+from pytest_maintcheck.judges.policies import judge_policy  # noqa: E402
 from pytest_maintcheck.judges.security import (  # noqa: E402
     judge_access_patterns,
     judge_failed_logins,
@@ -227,13 +231,17 @@ __all__ += [
     "dependencies_of",
     "failed_logins_of",
     "judge_access_patterns",
+    "judge_access_review",
     "judge_at_rest",
+    "judge_certificate",
     "judge_configuration",
+    "judge_dependencies",
     "judge_failed_logins",
     "judge_health",
     "judge_host",
     "judge_in_transit",
     "judge_patch_level",
+    "judge_policy",
     "judge_postgres_release",
     "judge_sessions",
     "measure_host",

@@ -1,0 +1,59 @@
+"""The bundled checks use only the public API (issue 9 point 3): pytest, the standard library
+and pytest_maintcheck.api, whose names a site's own checks use too."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_maintcheck import api
+
+CHECKS = Path(__file__).resolve().parent.parent / "checks"
+# converted by the weekly checks' refactor (h/judges-db); drop each name once it is merged
+PENDING = {
+    "test_metrics.py",
+    "test_weekly_backups.py",
+    "test_weekly_database.py",
+    "test_weekly_load_balance.py",
+    "test_weekly_pooling.py",
+}
+MODULES = sorted(p.name for p in CHECKS.glob("test_*.py") if p.name not in PENDING)
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import in the file, at any depth."""
+    found: list[tuple[str, list[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append(("." * node.level + (node.module or ""), [a.name for a in node.names]))
+    return found
+
+
+def _allowed(module: str) -> bool:
+    top = module.split(".")[0]
+    return module in ("pytest", "pytest_maintcheck.api", "__future__") or (
+        top in sys.stdlib_module_names and top != "pytest_maintcheck"
+    )
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_bundled_check_imports_nothing_private(module: str) -> None:
+    imports = _imports(CHECKS / module)
+    assert any(m == "pytest_maintcheck.api" for m, _ in imports), module
+    private = [m for m, _ in imports if not _allowed(m)]
+    assert private == [], f"{module} imports {private}: re-export what it needs in api.py"
+    from_api = {n for m, names in imports if m == "pytest_maintcheck.api" for n in names}
+    assert from_api <= set(api.__all__), from_api - set(api.__all__)
+
+
+def test_the_rule_sees_a_private_import() -> None:
+    """The check above would catch what it is for: a probe imported straight from its module."""
+    assert not _allowed("pytest_maintcheck.probes.certificates")
+    assert not _allowed("pytest_maintcheck.verdict")
+    assert _allowed("datetime")
+    assert _allowed("pytest_maintcheck.api")
