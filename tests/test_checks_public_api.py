@@ -57,3 +57,13 @@ def test_the_rule_sees_a_private_import() -> None:
     assert not _allowed("pytest_maintcheck.verdict")
     assert _allowed("datetime")
     assert _allowed("pytest_maintcheck.api")
+
+
+def test_every_public_name_resolves_and_the_lazy_ones_are_listed() -> None:
+    """The names imported on first use are in __all__, and each one imports."""
+    lazy = set(api._CHECKS_API)
+    assert lazy <= set(api.__all__)
+    for name in sorted(api.__all__):
+        assert getattr(api, name) is not None, name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        api.__getattr__("no_such_name")
