@@ -27,3 +27,32 @@ def test_an_exporter_that_is_not_there_is_could_not_measure_refused() -> None:
         f"db-host: could not measure: connection refused at {url}"
     )
     assert finding.action.startswith(f"Nothing accepts connections at {url}")
+
+
+def test_a_filesystem_without_an_inode_count_says_not_measured() -> None:
+    """Issue 9 point 4: btrfs has no fixed inode table; that is a note, never a silent pass."""
+    from pytest_maintcheck.config import Thresholds
+    from pytest_maintcheck.config_operations import Host
+    from pytest_maintcheck.probes.host_resources import Filesystem, HostResources
+    from pytest_maintcheck.rules.hosts import judge_host
+    from pytest_maintcheck.verdict import Threshold
+
+    gb = 2**30
+    limits = Thresholds((Threshold.parse("usage", 0.9), Threshold.parse("inodeUsage", 0.9)))
+    reading = HostResources(
+        source="test",
+        cores=4,
+        load=(0.1, 0.1, 0.1),
+        memory_total=16 * gb,
+        memory_available=8 * gb,
+        swap_total=0,
+        swap_free=0,
+        filesystems=[Filesystem("/srv", "/dev/sdc1", "btrfs", 100 * gb, 60 * gb, 0, 0)],
+    )
+    assessment = Assessment()
+    judge_host(Host(name="pacs", local=True, thresholds=limits), reading, assessment)
+    assert assessment.verdict is Verdict.PASS
+    assert assessment.metrics["inodeUsage:/srv"] is None
+    assert "pacs:/srv: inodes used not measured: btrfs reports no fixed inode count" in (
+        assessment.notes
+    )
