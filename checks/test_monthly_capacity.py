@@ -2,17 +2,24 @@
 
 Growth projections (storage, database size) against capacity.daysToFull, and each service's and
 database's latest figures against their own baseline (capacity.trendFactor), with the usage
-patterns of the window beside them in capacity-review.json.
+patterns of the window beside them in capacity-review.json. The rules are in
+pytest_maintcheck.history.capacity; ``capacity_history`` is the window, read once per run.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_maintcheck.config import Config, DatabaseMaintenanceTarget, HealthCheck
-from pytest_maintcheck.history import capacity
-from pytest_maintcheck.history.window import Window
-from pytest_maintcheck.verdict import Assessment
+from pytest_maintcheck.api import (
+    Assessment,
+    Config,
+    DatabaseMaintenanceTarget,
+    HealthCheck,
+    Window,
+    review_database,
+    review_performance,
+    review_storage,
+)
 
 pytestmark = pytest.mark.monthly
 
@@ -24,7 +31,7 @@ def test_storage_capacity(
     capacity_history: Window,
     assessment: Assessment,
 ) -> None:
-    capacity.review_storage(
+    review_storage(
         capacity_history, storage_service, maintcheck_config.capacity_days_to_full, assessment
     )
 
@@ -36,7 +43,7 @@ def test_database_capacity(
     capacity_history: Window,
     assessment: Assessment,
 ) -> None:
-    capacity.review_database(
+    review_database(
         capacity_history,
         maintained_database,
         maintcheck_config.capacity_days_to_full,
@@ -52,6 +59,6 @@ def test_performance_trend(
     capacity_history: Window,
     assessment: Assessment,
 ) -> None:
-    capacity.review_performance(
+    review_performance(
         capacity_history, health_check, maintcheck_config.capacity_trend_factor, assessment
     )

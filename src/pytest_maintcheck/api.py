@@ -242,9 +242,160 @@ _WEEKLY: dict[str, str] = {
 }
 
 
+# ------------------------------------------------------------------------------------------
+# The daily and monthly checks (issue 9): each target's measurement and its judge. The bundled
+# checks in checks/ import only these and the names above; a site check may use them too.
+# Imported on first use, so a check module pays only for the probes it calls.
+# ------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:  # for type checkers; at run time __getattr__ below imports on first use
+    from pytest_maintcheck.config import (
+        AccessReview,
+        Certificate,
+        DatabaseMaintenanceTarget,
+        Dependency,
+        Policy,
+        SecurityMonitoring,
+        SessionPolicy,
+    )
+    from pytest_maintcheck.config_operations import (
+        AtRest,
+        Encryption,
+        Host,
+        SecurityPatches,
+    )
+    from pytest_maintcheck.history.capacity import (
+        review_database,
+        review_performance,
+        review_storage,
+    )
+    from pytest_maintcheck.history.window import Window
+    from pytest_maintcheck.judges.access import judge_access_review
+    from pytest_maintcheck.judges.certificates import judge_certificate
+    from pytest_maintcheck.judges.dependencies import judge_dependencies
+    from pytest_maintcheck.judges.encryption import judge_at_rest
+    from pytest_maintcheck.judges.health import judge_health
+    from pytest_maintcheck.judges.patches import judge_patch_level, judge_postgres_release
+    from pytest_maintcheck.judges.policies import judge_policy
+    from pytest_maintcheck.judges.security import (
+        judge_access_patterns,
+        judge_failed_logins,
+        judge_sessions,
+    )
+    from pytest_maintcheck.measuring import (
+        access_of,
+        access_patterns_of,
+        at_rest_of,
+        certificate_of,
+        configuration_of,
+        dependencies_of,
+        failed_logins_of,
+        patch_level_of,
+        policy_of,
+        sessions_of,
+        tls_of,
+    )
+    from pytest_maintcheck.probes.host_resources import measure_host
+    from pytest_maintcheck.rules.configuration import judge_configuration
+    from pytest_maintcheck.rules.encryption import channels, judge_in_transit
+    from pytest_maintcheck.rules.hosts import judge_host
+
+_CHECKS_API: dict[str, str] = {
+    "AccessReview": "pytest_maintcheck.config",
+    "AtRest": "pytest_maintcheck.config_operations",
+    "Certificate": "pytest_maintcheck.config",
+    "ConfigReview": "pytest_maintcheck.config_operations",
+    "DatabaseMaintenanceTarget": "pytest_maintcheck.config",
+    "Dependency": "pytest_maintcheck.config",
+    "Encryption": "pytest_maintcheck.config_operations",
+    "HealthCheck": "pytest_maintcheck.config",
+    "Host": "pytest_maintcheck.config_operations",
+    "Policy": "pytest_maintcheck.config",
+    "SecurityMonitoring": "pytest_maintcheck.config",
+    "SecurityPatches": "pytest_maintcheck.config_operations",
+    "ServiceResult": "pytest_maintcheck.probes.health",
+    "SessionPolicy": "pytest_maintcheck.config",
+    "Window": "pytest_maintcheck.history.window",
+    "access_of": "pytest_maintcheck.measuring",
+    "access_patterns_of": "pytest_maintcheck.measuring",
+    "at_rest_of": "pytest_maintcheck.measuring",
+    "certificate_of": "pytest_maintcheck.measuring",
+    "channels": "pytest_maintcheck.rules.encryption",
+    "configuration_of": "pytest_maintcheck.measuring",
+    "dependencies_of": "pytest_maintcheck.measuring",
+    "failed_logins_of": "pytest_maintcheck.measuring",
+    "judge_access_patterns": "pytest_maintcheck.judges.security",
+    "judge_access_review": "pytest_maintcheck.judges.access",
+    "judge_at_rest": "pytest_maintcheck.judges.encryption",
+    "judge_certificate": "pytest_maintcheck.judges.certificates",
+    "judge_configuration": "pytest_maintcheck.rules.configuration",
+    "judge_dependencies": "pytest_maintcheck.judges.dependencies",
+    "judge_failed_logins": "pytest_maintcheck.judges.security",
+    "judge_health": "pytest_maintcheck.judges.health",
+    "judge_host": "pytest_maintcheck.rules.hosts",
+    "judge_in_transit": "pytest_maintcheck.rules.encryption",
+    "judge_patch_level": "pytest_maintcheck.judges.patches",
+    "judge_policy": "pytest_maintcheck.judges.policies",
+    "judge_postgres_release": "pytest_maintcheck.judges.patches",
+    "judge_sessions": "pytest_maintcheck.judges.security",
+    "measure_host": "pytest_maintcheck.probes.host_resources",
+    "patch_level_of": "pytest_maintcheck.measuring",
+    "policy_of": "pytest_maintcheck.measuring",
+    "review_database": "pytest_maintcheck.history.capacity",
+    "review_performance": "pytest_maintcheck.history.capacity",
+    "review_storage": "pytest_maintcheck.history.capacity",
+    "sessions_of": "pytest_maintcheck.measuring",
+    "tls_of": "pytest_maintcheck.measuring",
+}
+__all__ += [  # the keys of _CHECKS_API (a test says so), listed for type checkers
+    "AccessReview",
+    "AtRest",
+    "Certificate",
+    "DatabaseMaintenanceTarget",
+    "Dependency",
+    "Encryption",
+    "Host",
+    "Policy",
+    "SecurityMonitoring",
+    "SecurityPatches",
+    "SessionPolicy",
+    "Window",
+    "access_of",
+    "access_patterns_of",
+    "at_rest_of",
+    "certificate_of",
+    "channels",
+    "configuration_of",
+    "dependencies_of",
+    "failed_logins_of",
+    "judge_access_patterns",
+    "judge_access_review",
+    "judge_at_rest",
+    "judge_certificate",
+    "judge_configuration",
+    "judge_dependencies",
+    "judge_failed_logins",
+    "judge_health",
+    "judge_host",
+    "judge_in_transit",
+    "judge_patch_level",
+    "judge_policy",
+    "judge_postgres_release",
+    "judge_sessions",
+    "measure_host",
+    "patch_level_of",
+    "policy_of",
+    "review_database",
+    "review_performance",
+    "review_storage",
+    "sessions_of",
+    "tls_of",
+]
+
+
 def __getattr__(name: str) -> object:
-    """A name of the weekly block, imported when a check first asks for it."""
-    module = _WEEKLY.get(name)
+    """A name of the checks' blocks above, imported from its module when first asked for."""
+    module = _WEEKLY.get(name) or _CHECKS_API.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

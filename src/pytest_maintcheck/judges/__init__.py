@@ -1,6 +1,7 @@
-"""Judging rules: typed functions from a frozen measurement to findings on an Assessment.
+"""Judging rules of the bundled checks: typed functions from a frozen measurement (and the
+target's thresholds, and ``now`` where time matters) to an Assessment. No probing and no
+pytest here, so unit tests call them directly on measurements made for the test, and each
+check in checks/ reads as its procedure: measure the target, judge it.
 
-No pytest here: unit tests call them on measurements made for the test, and each check in
-``checks/`` reads as the procedure (get the target's measurement, judge it). Issue 14's rules
-live in ``pytest_maintcheck.rules`` (the same kind of functions, not moved).
+Issue 14's rules live in ``pytest_maintcheck.rules`` (the same kind of functions, not moved).
 """
