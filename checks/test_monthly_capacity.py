@@ -1,8 +1,9 @@
 """Monthly resource planning: the capacity review, read from the run history.
 
-Growth projections (storage, database size) against capacity.daysToFull, and each service's and
-database's latest figures against their own baseline (capacity.trendFactor), with the usage
-patterns of the window beside them in capacity-review.json.
+Growth projections (storage, database size, each host's filesystems and memory) against
+capacity.daysToFull, and each service's and database's latest figures against their own
+baseline (capacity.trendFactor), with the usage patterns of the window beside them in
+capacity-review.json.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_maintcheck.config import Config, DatabaseMaintenanceTarget, HealthCheck
+from pytest_maintcheck.config_operations import Host
 from pytest_maintcheck.history import capacity
 from pytest_maintcheck.history.window import Window
 from pytest_maintcheck.verdict import Assessment
@@ -55,3 +57,10 @@ def test_performance_trend(
     capacity.review_performance(
         capacity_history, health_check, maintcheck_config.capacity_trend_factor, assessment
     )
+
+
+@pytest.mark.maintcheck("host_capacity")
+def test_host_capacity(
+    host: Host, maintcheck_config: Config, host_history: Window, assessment: Assessment
+) -> None:
+    capacity.review_host(host_history, host, maintcheck_config.capacity_days_to_full, assessment)
