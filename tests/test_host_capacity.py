@@ -70,6 +70,14 @@ def test_a_filesystem_filling_linearly_reaches_its_fail_level_on_the_known_day()
     assert a.details["projections"]["memory"]["state"] == "flat"
 
 
+def test_a_date_far_enough_passes_and_is_still_said() -> None:
+    a = reviewed(window([{"usage:/": 0.20 + 0.002 * i, "memory": 0.5} for i in range(14)]))
+    assert a.verdict is Verdict.PASS
+    assert a.metrics["daysToFull:/"] == pytest.approx(337.0, abs=0.05)  # 22.6% to 90%
+    assert "db-host:/ space used (toward its usage fail level): growing 0.20%/day" in a.message()
+    assert "reaches 90.00% in 337 days" in a.message()
+
+
 def test_without_a_usage_fail_level_a_filesystem_is_projected_to_full() -> None:
     a = reviewed(window(filling()), host(usage={"warn": 0.8}))
     assert a.metrics["daysToFull:/"] == pytest.approx(37.0, abs=0.05)  # 63% to 100%

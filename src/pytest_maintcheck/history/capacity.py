@@ -67,9 +67,11 @@ def _judge_projection(
         assessment.metrics[metric] = projection.days
         assessment.add_finding(Verdict.PASS, text)
         return
-    assessment.measure(
+    judged = assessment.measure(
         days_to_full, round(projection.days, 1), subject=text, action=action, key=metric
     )
+    if key is not None and judged is Verdict.PASS:
+        assessment.notes.append(text)  # one of several: its date is said, not only its number
 
 
 def review_storage(
