@@ -1,9 +1,11 @@
 """Monthly resource planning: the capacity review, read from the run history.
 
-Growth projections (storage, database size) against capacity.daysToFull, and each service's and
-database's latest figures against their own baseline (capacity.trendFactor), with the usage
-patterns of the window beside them in capacity-review.json. The rules are in
-pytest_maintcheck.history.capacity; ``capacity_history`` is the window, read once per run.
+Growth projections (storage, database size, each host's filesystems and memory) against
+capacity.daysToFull, and each service's and database's latest figures against their own
+baseline (capacity.trendFactor), with the usage patterns of the window beside them in
+capacity-review.json.
+The rules are in pytest_maintcheck.history.capacity; ``capacity_history`` is the window, read
+once per run.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pytest_maintcheck.api import (
     Config,
     DatabaseMaintenanceTarget,
     HealthCheck,
+    Host,
     Window,
     review_database,
+    review_host,
     review_performance,
     review_storage,
 )
@@ -62,3 +66,10 @@ def test_performance_trend(
     review_performance(
         capacity_history, health_check, maintcheck_config.capacity_trend_factor, assessment
     )
+
+
+@pytest.mark.maintcheck("host_capacity")
+def test_host_capacity(
+    host: Host, maintcheck_config: Config, host_history: Window, assessment: Assessment
+) -> None:
+    review_host(host_history, host, maintcheck_config.capacity_days_to_full, assessment)

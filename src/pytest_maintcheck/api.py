@@ -266,6 +266,7 @@ if TYPE_CHECKING:  # for type checkers; at run time __getattr__ below imports on
     )
     from pytest_maintcheck.history.capacity import (
         review_database,
+        review_host,
         review_performance,
         review_storage,
     )
@@ -342,6 +343,7 @@ _CHECKS_API: dict[str, str] = {
     "patch_level_of": "pytest_maintcheck.measuring",
     "policy_of": "pytest_maintcheck.measuring",
     "review_database": "pytest_maintcheck.history.capacity",
+    "review_host": "pytest_maintcheck.history.capacity",
     "review_performance": "pytest_maintcheck.history.capacity",
     "review_storage": "pytest_maintcheck.history.capacity",
     "sessions_of": "pytest_maintcheck.measuring",
@@ -386,6 +388,7 @@ __all__ += [  # the keys of _CHECKS_API (a test says so), listed for type checke
     "patch_level_of",
     "policy_of",
     "review_database",
+    "review_host",
     "review_performance",
     "review_storage",
     "sessions_of",

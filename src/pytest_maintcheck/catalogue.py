@@ -610,6 +610,16 @@ CHECKS: dict[str, CheckSpec] = {
             "Plan storage for the database's growth and investigate the statements slowing down.",
             *_RECOVERY,
         ),
+        _spec(
+            "host_capacity",
+            "monthly",
+            "Host capacity projection",
+            "high",
+            CAPACITY,
+            "availability",
+            "Free space or grow the filesystem, or add memory, before the projected date.",
+            *_RECOVERY,
+        ),
         _spec(  # runs only in a change run, in every suite (change_hooks.py)
             "rollback_point",
             "daily",

@@ -590,6 +590,15 @@ def capacity_history(request: pytest.FixtureRequest) -> Any:
     return read_window(request.config.stash[STATE], CAPACITY_CHECKS, CAPACITY_METRICS)
 
 
+@pytest.fixture(scope="session")
+def host_history(request: pytest.FixtureRequest) -> Any:
+    """Every host_resources measurement over the history window (one usage per mount)."""
+    from pytest_maintcheck.history.capacity import HOST_CHECK
+    from pytest_maintcheck.history.window import read_window
+
+    return read_window(request.config.stash[STATE], (HOST_CHECK,))
+
+
 # ---------------------------------------------------------------------------- running
 
 

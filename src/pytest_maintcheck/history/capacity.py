@@ -12,13 +12,15 @@ from statistics import median
 from typing import Any
 
 from pytest_maintcheck.config import DatabaseMaintenanceTarget, HealthCheck
+from pytest_maintcheck.config_operations import Host
 from pytest_maintcheck.history.projections import Projection, describe, project
+from pytest_maintcheck.history.store import Point
 from pytest_maintcheck.history.trends import MIN_BASELINE, Trend, daily_growth, trend
 from pytest_maintcheck.history.window import Window
 from pytest_maintcheck.units import format_duration, format_size
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
-REVIEW_CHECKS = ("storage_capacity", "database_capacity", "performance_trend")
+REVIEW_CHECKS = ("storage_capacity", "database_capacity", "performance_trend", "host_capacity")
 
 
 def _percent(value: float) -> str:
@@ -52,18 +54,24 @@ def _judge_projection(
     days_to_full: Threshold | None,
     action: str,
     show: Any,
+    key: str | None = None,
 ) -> None:
-    assessment.details["projection"] = projection.to_json()
+    """One projection judged; ``key`` names one of several (a host's mounts, its memory)."""
+    if key is None:
+        assessment.details["projection"] = projection.to_json()
+    else:
+        assessment.details.setdefault("projections", {})[key] = projection.to_json()
+    metric = "daysToFull" if key is None else f"daysToFull:{key}"
     text = describe(projection, what, show)
-    if projection.days is None:
-        assessment.metrics["daysToFull"] = None
+    if projection.days is None or days_to_full is None:
+        assessment.metrics[metric] = projection.days
         assessment.add_finding(Verdict.PASS, text)
         return
-    if days_to_full is None:
-        assessment.metrics["daysToFull"] = projection.days
-        assessment.add_finding(Verdict.PASS, text)
-        return
-    assessment.measure(days_to_full, round(projection.days, 1), subject=text, action=action)
+    judged = assessment.measure(
+        days_to_full, round(projection.days, 1), subject=text, action=action, key=metric
+    )
+    if key is not None and judged is Verdict.PASS:
+        assessment.notes.append(text)  # one of several: its date is said, not only its number
 
 
 def review_storage(
@@ -118,6 +126,76 @@ def review_database(
     assessment.details["usagePatterns"] = usage_patterns(
         window, "connections", db, ("connections", "activeSessions")
     )
+
+
+HOST_CHECK = "host_resources"  # the daily check whose measurements the host review projects
+
+
+def review_host(
+    window: Window, host: Host, days_to_full: Threshold | None, assessment: Assessment
+) -> None:
+    """Days until each filesystem of the host reaches its usage fail level (full without one),
+    and its memory in use its memory fail level, from the daily host_resources runs."""
+    if not _history_readable(window, assessment):
+        return
+    assessment.details["host"] = host.name
+    points = window.of(HOST_CHECK, host.name)
+    mounts = mounted(points)
+    if not mounts:
+        assessment.add_finding(
+            Verdict.PASS,
+            f"{host.name}: no filesystem measured by {HOST_CHECK} in the window "
+            f"({len({p.run_id for p in points})} run(s)); no projection yet",
+        )
+    limit, toward = _usage_level(host)
+    for mount in mounts:
+        _judge_projection(
+            assessment,
+            project(window.series(HOST_CHECK, host.name, f"usage:{mount}"), limit),
+            f"{host.name}:{mount} space used ({toward})",
+            days_to_full,
+            f"Free space on {host.name}:{mount} (old logs, WAL, old backups) or grow the "
+            "filesystem before the projected date; review the retention policy.",
+            _percent,
+            key=mount,
+        )
+    memory = host.thresholds.get("memory")
+    if memory is None or memory.fail is None:
+        assessment.add_finding(
+            Verdict.PASS, f"{host.name}: no memory fail level configured; memory not projected"
+        )
+    else:
+        _judge_projection(
+            assessment,
+            project(window.series(HOST_CHECK, host.name, "memory"), memory.fail),
+            f"{host.name} memory in use (toward its memory fail level)",
+            days_to_full,
+            f"Find what keeps growing in {host.name}'s memory (a leak, more connections, "
+            "caches) or add memory before the projected date.",
+            _percent,
+            key="memory",
+        )
+    dated = [
+        d for k, d in assessment.metrics.items() if k.startswith("daysToFull:") and d is not None
+    ]
+    assessment.metrics["daysToFull"] = min(dated) if dated else None  # the soonest, headline
+
+
+def mounted(points: Iterable[Point]) -> list[str]:
+    """The mount points the host's newest reading measured: one unmounted since is left out."""
+    usage = [p for p in points if p.metric.startswith("usage:")]
+    if not usage:
+        return []
+    newest = max(p.at for p in usage)
+    return sorted({p.metric.removeprefix("usage:") for p in usage if p.at == newest})
+
+
+def _usage_level(host: Host) -> tuple[float, str]:
+    """What a host's filesystems are projected toward: the usage fail level, else full."""
+    limit = host.thresholds.get("usage")
+    if limit is None or limit.fail is None:
+        return 1.0, "toward full"
+    return limit.fail, "toward its usage fail level"
 
 
 def _per_day(value: float) -> str:
@@ -193,7 +271,7 @@ def review_record(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None
             **{
                 k: v
                 for k, v in (r.get("details") or {}).items()
-                if k in ("window", "projection", "trends", "usagePatterns")
+                if k in ("window", "projection", "projections", "trends", "usagePatterns")
             },
             "summary": r.get("message", ""),
         }
