@@ -190,3 +190,8 @@ def test_the_monthly_review_says_how_the_p95_moved_since_the_version_change(
     assert entry["versions"]["before"] == "2.3.1"
     assert entry["versions"]["since"] == "2.4.0"
     assert entry["versions"]["changedAt"] == times[4]
+    # index.html's p95 chart marks the change, and its caption says it in words
+    page = (report_dir / "index.html").read_text(encoding="utf-8")
+    chart = page.split('data-chart="p95">')[1].split("</figure>")[0]
+    assert "clinical-api -&gt; 2.4.0" in chart
+    assert f"clinical-api 2.3.1 -&gt; 2.4.0 on {times[4][:10]}" in chart
