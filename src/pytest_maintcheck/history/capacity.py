@@ -15,7 +15,15 @@ from pytest_maintcheck.config import DatabaseMaintenanceTarget, HealthCheck
 from pytest_maintcheck.config_operations import Host
 from pytest_maintcheck.history.projections import Projection, describe, project
 from pytest_maintcheck.history.store import Point
-from pytest_maintcheck.history.trends import MIN_BASELINE, Trend, daily_growth, trend
+from pytest_maintcheck.history.trends import (
+    MIN_BASELINE,
+    MIN_SINCE_VERSION,
+    Trend,
+    VersionShift,
+    daily_growth,
+    trend,
+    version_shift,
+)
 from pytest_maintcheck.history.window import Window
 from pytest_maintcheck.units import format_duration, format_size
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
@@ -205,14 +213,74 @@ def _per_day(value: float) -> str:
 def review_performance(
     window: Window, service: HealthCheck, factor: float, assessment: Assessment
 ) -> None:
-    """The service's latest p95 against the median of the window's earlier runs."""
+    """The service's p95 since its newest version change against the version before (when
+    its running version changed in the window), else its latest p95 against the median of
+    the window's earlier runs."""
     if not _history_readable(window, assessment):
         return
-    p95 = trend(window.series("health", service.service, "responseTime"))
-    _judge_trend(assessment, p95, factor, f"{service.service} p95", "responseTime", _ms)
+    shift = version_shift(window.versioned("health", service.service, "responseTime"))
+    if shift is not None:
+        assessment.details["versions"] = shift.to_json()
+    if shift is not None and shift.enough:
+        _judge_version_shift(assessment, shift, factor, service.service)
+    else:
+        if shift is not None:
+            assessment.add_finding(Verdict.PASS, _too_few_since(shift, service.service))
+        p95 = trend(window.series("health", service.service, "responseTime"))
+        _judge_trend(assessment, p95, factor, f"{service.service} p95", "responseTime", _ms)
     assessment.details["usagePatterns"] = usage_patterns(
         window, "health", service.service, ("requests",)
     )
+
+
+def _judge_version_shift(
+    assessment: Assessment, shift: VersionShift, factor: float, service: str
+) -> None:
+    """A warning when the p95 since the change is beyond the factor of the version before."""
+    ratio = shift.ratio or 0.0
+    assessment.metrics["responseTimeTrend"] = round(ratio, 3)
+    change = round(abs(ratio - 1) * 100)
+    was, now = _ms(shift.median_before), _ms(shift.median_since)
+    if change == 0:
+        said = (
+            f"{service}: p95 unchanged since {shift.since} ({was} on {shift.before}, {now} since)"
+        )
+    else:
+        moved = "rose" if ratio > 1 else "fell"
+        said = (
+            f"{service}: p95 {moved} {change}% since {shift.since} "
+            f"(from {was} on {shift.before} to {now})"
+        )
+    basis = (
+        f"; medians of {shift.runs_before} runs on {shift.before} and {shift.runs_since} "
+        f"since {shift.changed_at:%Y-%m-%d}"
+    )
+    if ratio > factor:
+        assessment.add_finding(
+            Verdict.DEGRADED,
+            f"{said}{basis}: x{ratio:.2f}, above the trend factor {factor:g}",
+            f"Compare {shift.since} with {shift.before} (release notes, new or changed queries, "
+            f"configuration, resources): fix or roll back the slowdown, or plan the capacity "
+            f"{shift.since} needs.",
+        )
+    else:
+        assessment.add_finding(Verdict.PASS, f"{said}{basis} (trend factor {factor:g})")
+
+
+def _too_few_since(shift: VersionShift, service: str) -> str:
+    """Why the versions are not compared, and what is judged instead."""
+    running = f"{service}: running {shift.since} since {shift.changed_at:%Y-%m-%d}"
+    compare = f"to compare its p95 with {shift.before}'s"
+    if shift.runs_since < MIN_SINCE_VERSION:
+        why = f"{shift.runs_since} run(s) on it, too few {compare} ({MIN_SINCE_VERSION} needed)"
+    elif shift.runs_before < MIN_BASELINE:
+        why = (
+            f"{shift.runs_before} run(s) on {shift.before} in the window, too few {compare} "
+            f"({MIN_BASELINE} needed)"
+        )
+    else:
+        why = f"its p95 on {shift.before} was {_ms(shift.median_before)}, nothing {compare}"
+    return f"{running}: {why}; the latest p95 is judged against the whole window instead"
 
 
 def _judge_trend(
@@ -260,6 +328,9 @@ def usage_patterns(
     return out
 
 
+_REVIEWED = ("window", "projection", "projections", "trends", "versions", "usagePatterns")
+
+
 def review_record(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """capacity-review.json: the projections, trends and usage patterns of this run's review."""
     entries = [
@@ -271,7 +342,8 @@ def review_record(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None
             **{
                 k: v
                 for k, v in (r.get("details") or {}).items()
-                if k in ("window", "projection", "projections", "trends", "usagePatterns")
+                if k
+                in ("window", "projection", "projections", "trends", "versions", "usagePatterns")
             },
             "summary": r.get("message", ""),
         }

@@ -374,6 +374,25 @@ class HistoryStore(ABC):
         return {(str(r[0]), str(r[1]), str(r[2])) for r in cur.fetchall()}
 
     @_guarded
+    def versions(
+        self, system: str, environment: str, since: str, checks: Sequence[str]
+    ) -> dict[tuple[str, str, str], str]:
+        """(run id, check, target) -> the running version the named checks read since
+        ``since`` (checks that read none are left out)."""
+        if not checks:
+            return {}
+        marks = ", ".join("?" for _ in checks)
+        cur = self._cursor()
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target, version FROM checks WHERE system = ? AND "  # noqa: S608 (only ? marks)
+                f"environment = ? AND at >= ? AND version IS NOT NULL AND check_key IN ({marks})"
+            ),
+            (system, environment, since, *checks),
+        )
+        return {(str(r[0]), str(r[1]), str(r[2])): str(r[3]) for r in cur.fetchall() if r[3]}
+
+    @_guarded
     def runs_between(
         self,
         since: str,
@@ -422,7 +441,7 @@ class HistoryStore(ABC):
         cur.execute(
             self._sql(
                 "SELECT run_id, check_key, target, at, verdict, severity, nodeid, thresholds, "  # noqa: S608 (only ? marks)
-                f"in_maintenance FROM checks WHERE run_id IN ({marks}) "
+                f"in_maintenance, version FROM checks WHERE run_id IN ({marks}) "
                 "ORDER BY run_id, check_key, target"
             ),
             list(run_ids),
@@ -433,7 +452,7 @@ class HistoryStore(ABC):
                 check=key[1], target=key[2], at=str(row[3]), verdict=str(row[4]),
                 severity=str(row[5] or ""), nodeid=str(row[6] or ""),
                 thresholds=json.loads(row[7] or "{}"), measurements=numbers.get(key, {}),
-                in_maintenance=bool(row[8]),
+                in_maintenance=bool(row[8]), version=str(row[9] or ""),
             )  # fmt: skip
 
     @_guarded

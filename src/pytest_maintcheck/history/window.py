@@ -38,6 +38,7 @@ class Window:
     points: list[Point] = field(default_factory=list)
     problem: str | None = None
     maintenance: set[tuple[str, str, str]] = field(default_factory=set)  # (run, check, target)
+    versions: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (run, check, target)
     _by_check: dict[tuple[str, str], list[Point]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,6 +50,14 @@ class Window:
 
     def series(self, check: str, target: str, metric: str) -> list[tuple[datetime, float]]:
         return [(parse_time(p.at), p.value) for p in self.of(check, target) if p.metric == metric]
+
+    def versioned(self, check: str, target: str, metric: str) -> list[tuple[datetime, float, str]]:
+        """The series with the running version each run read ("" where it read none)."""
+        return [
+            (parse_time(p.at), p.value, self.versions.get((p.run_id, check, target), ""))
+            for p in self.of(check, target)
+            if p.metric == metric
+        ]
 
     def uptime(self, service: str, samples_now: int, failures_now: int) -> Uptime:
         """The service's success fraction over the window, this run's samples included;
@@ -89,7 +98,8 @@ def read_points(
         with using(config.history, report_dir, mode) as store:
             points = store.points(config.system, config.environment, since, checks, metrics)
             planned = store.in_maintenance(config.system, config.environment, since, checks)
+            versions = store.versions(config.system, config.environment, since, checks)
     except HistoryUnavailable as exc:
         log.warning("maintcheck history: %s; figures use this run only", exc)
         return Window(since, config.history.window, problem=str(exc))
-    return Window(since, config.history.window, points, maintenance=planned)
+    return Window(since, config.history.window, points, maintenance=planned, versions=versions)

@@ -194,6 +194,7 @@ class StoreHistory:
                 "severity": c.severity, "nodeid": c.nodeid, "thresholds": dict(c.thresholds),
                 "metrics": dict(c.measurements), "at": c.at,
                 **({"inMaintenance": True} if c.in_maintenance else {}),
+                **({"details": {"version": c.version}} if c.version else {}),
             }
             for c in stored.checks
         )  # fmt: skip
@@ -287,6 +288,34 @@ def metric_series(runs: Iterable[Run], check: str, metric: str) -> dict[str, lis
             if isinstance(value, bool):
                 continue
             out.setdefault(str(c.get("target")), []).append((run.started_at, float(value)))
+    return out
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """The first run of a target that read a version other than its previous run's."""
+
+    at: datetime
+    target: str
+    before: str
+    now: str
+
+
+def version_changes(runs: Iterable[Run], check: str) -> list[VersionChange]:
+    """Where each target's running version changed, oldest first (runs that read no version
+    are passed over)."""
+    running: dict[str, str] = {}
+    out = []
+    for run in runs:
+        for c in run.checks:
+            version = (c.get("details") or {}).get("version")
+            if c.get("check") != check or not isinstance(version, str) or not version:
+                continue
+            target = str(c.get("target"))
+            before = running.get(target)
+            if before is not None and before != version:
+                out.append(VersionChange(run.started_at, target, before, version))
+            running[target] = version
     return out
 
 

@@ -133,7 +133,8 @@ def trend_charts(runs: list[Run]) -> str:
         )
     p95 = series.metric_series(runs, "health", "responseTime")
     if p95:
-        figures.append(charts.figure("p95", charts.p95(p95)))
+        changes = series.version_changes(runs, "health")
+        figures.append(charts.figure("p95", charts.p95(p95, changes), _versions_caption(changes)))
     for target, points in series.metric_series(runs, "health", "usage").items():
         capacity = series.threshold_of(runs, "health", target, "usage") or 1.0
         figures.append(_growth("storage", f"Storage used: {target}", target, points, capacity,
@@ -144,6 +145,14 @@ def trend_charts(runs: list[Run]) -> str:
                                format_size))  # fmt: skip
     figures.append(charts.figure("verdicts", charts.verdict_counts(runs)))
     return '<div class="charts">' + "".join(figures) + "</div>"
+
+
+def _versions_caption(changes: Sequence[series.VersionChange]) -> str:
+    """The version changes the p95 chart marks, in words (the chart shows the newest few)."""
+    if not changes:
+        return ""
+    said = [f"{c.target} {c.before} -> {c.now} on {c.at:%Y-%m-%d %H:%M}" for c in changes]
+    return "Version changes (dashed lines): " + "; ".join(said)
 
 
 def _availability_caption(runs: list[Run]) -> str:
