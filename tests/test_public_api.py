@@ -19,13 +19,13 @@ REFACTORED = (
     "test_weekly_database.py",
     "test_weekly_load_balance.py",
     "test_weekly_pooling.py",
+    "test_daily_replication.py",
+    "test_weekly_physical_backups.py",
 )
 # TODO(lead): move these to REFACTORED once the daily/monthly refactor is merged, then drop
 # this list (and check that no module of checks/ is in neither).
 NOT_YET = (
     "test_daily_health.py",
-    "test_daily_replication.py",
-    "test_weekly_physical_backups.py",
     "test_daily_hosts.py",
     "test_daily_security.py",
     "test_monthly_capacity.py",
