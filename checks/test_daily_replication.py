@@ -1,18 +1,24 @@
 """Daily WAL archiving and streaming replication, one check per configured database.
 
-Both read the statistics views as a pg_monitor role, read-only and bounded; the judging lives in
-pytest_maintcheck.probes.archiving and .replication.
+Both read the statistics views as a pg_monitor role, read-only and bounded. The rules are in
+pytest_maintcheck.judges.replication; a database that cannot be read is a MeasurementError:
+the check could not measure.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_maintcheck.config import ArchivingTarget, Config, ReplicationTarget
-from pytest_maintcheck.probes.archiving import judge_archiving, read_archiver
-from pytest_maintcheck.probes.postgres import ProbeError
-from pytest_maintcheck.probes.replication import judge_replication, read_replication
-from pytest_maintcheck.verdict import Assessment
+from pytest_maintcheck.api import (
+    ArchivingTarget,
+    Assessment,
+    Config,
+    ReplicationTarget,
+    judge_replication,
+    judge_wal_archiving,
+    measure_archiver,
+    measure_replication,
+)
 
 pytestmark = pytest.mark.daily
 
@@ -21,29 +27,13 @@ pytestmark = pytest.mark.daily
 def test_wal_archiving(
     archiving_target: ArchivingTarget, maintcheck_config: Config, assessment: Assessment
 ) -> None:
-    db = maintcheck_config.database(archiving_target.database)
-    assessment.details["database"] = archiving_target.database
-    try:
-        status = read_archiver(
-            db.dsn, connect_timeout=db.connect_timeout, statement_timeout=db.statement_timeout
-        )
-    except ProbeError as exc:
-        assessment.could_not_measure(f"{archiving_target.database}: {exc}")
-        return
-    judge_archiving(status, archiving_target, assessment)
+    status = measure_archiver(maintcheck_config.database(archiving_target.database))
+    judge_wal_archiving(status, archiving_target, assessment)
 
 
 @pytest.mark.maintcheck("replication")
 def test_replication(
     replication_target: ReplicationTarget, maintcheck_config: Config, assessment: Assessment
 ) -> None:
-    db = maintcheck_config.database(replication_target.database)
-    assessment.details["database"] = replication_target.database
-    try:
-        state = read_replication(
-            db.dsn, connect_timeout=db.connect_timeout, statement_timeout=db.statement_timeout
-        )
-    except ProbeError as exc:
-        assessment.could_not_measure(f"{replication_target.database}: {exc}")
-        return
+    state = measure_replication(maintcheck_config.database(replication_target.database))
     judge_replication(state, replication_target, assessment)

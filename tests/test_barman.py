@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,8 +16,8 @@ import pytest
 
 from check_runs import run_checks
 from pytest_maintcheck.config import Backup
+from pytest_maintcheck.judges.physical import judge_physical_backup_freshness, judge_wal_continuity
 from pytest_maintcheck.probes import barman
-from pytest_maintcheck.probes.physical import judge_freshness, judge_wal
 from pytest_maintcheck.sandbox.physical import BarmanPrimary
 from pytest_maintcheck.verdict import Assessment, Verdict
 
@@ -88,7 +89,8 @@ def test_barman_wal_removed_behind_its_back_is_a_gap(
     shutil.move(victim, tmp_path / victim.name)
     try:
         assessment = Assessment()
-        judge_wal(catalog, barman.list_segments(backup, catalog), assessment)
+        segments = barman.list_segments(backup, catalog)
+        judge_wal_continuity(backup, catalog, segments, None, assessment)
     finally:
         shutil.move(tmp_path / victim.name, victim)
     assert assessment.verdict is Verdict.VIOLATION
@@ -96,11 +98,13 @@ def test_barman_wal_removed_behind_its_back_is_a_gap(
 
 
 def test_barman_backup_older_than_max_age(barman_primary: BarmanPrimary) -> None:
-    catalog = barman.read_catalog(_backup(barman_primary))
+    backup = replace(_backup(barman_primary), max_age=3600.0)
+    catalog = barman.read_catalog(backup)
     assert catalog.status_ok, catalog.status
     assert catalog.newest is not None
     assessment = Assessment()
-    judge_freshness(catalog, 3600.0, catalog.newest.stopped + timedelta(hours=2), assessment)
+    later = catalog.newest.stopped + timedelta(hours=2)
+    judge_physical_backup_freshness(backup, catalog, assessment, now=later)
     assert assessment.verdict is Verdict.VIOLATION
 
 

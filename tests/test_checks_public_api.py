@@ -12,8 +12,8 @@ import pytest
 from pytest_maintcheck import api
 
 CHECKS = Path(__file__).resolve().parent.parent / "checks"
-# the physical-backup and replication checks are being moved onto the api (h/judges-phys)
-PENDING = {"test_daily_replication.py", "test_weekly_physical_backups.py"}
+# every module of checks/ is held to the rule; name one here only while it is being moved
+PENDING: set[str] = set()
 MODULES = sorted(p.name for p in CHECKS.glob("test_*.py") if p.name not in PENDING)
 
 

@@ -25,13 +25,17 @@ import pytest
 from check_runs import run_checks
 from physical_fixtures import Physical
 from pytest_maintcheck.config import Backup, RestoreTest
+from pytest_maintcheck.judges.physical import (
+    judge_physical_backup_freshness,
+    judge_physical_restore,
+    judge_wal_continuity,
+)
 from pytest_maintcheck.probes import pgbackrest
-from pytest_maintcheck.probes.physical import BackupSet, judge_freshness, judge_wal, wal_gaps
+from pytest_maintcheck.probes.physical import BackupSet, wal_gaps
 from pytest_maintcheck.probes.physical_backends import restore_command
 from pytest_maintcheck.probes.physical_restore import (
     OWNER_FILE,
     SCRATCH_PREFIX,
-    judge_restore,
     restore_physical,
     sweep_leftovers,
 )
@@ -170,7 +174,7 @@ def test_wal_segment_removed_from_the_repository_is_a_gap(
     try:
         segments = pgbackrest.list_segments(backup, catalog, start)
         assessment = Assessment()
-        judge_wal(catalog, segments, assessment)
+        judge_wal_continuity(backup, catalog, segments, None, assessment)
         restoring = _backup(physical, scratch_root)
         assert restoring.restore_test is not None
         outcome = restore_physical(
@@ -178,7 +182,7 @@ def test_wal_segment_removed_from_the_repository_is_a_gap(
             user=primary.cluster.superuser, dbname="clinical",
         )  # fmt: skip
         restored = Assessment()
-        judge_restore(outcome, restoring.restore_test, restored)
+        judge_physical_restore(restoring, outcome, restored)
     finally:
         shutil.move(aside, victim)
     assert assessment.verdict is Verdict.VIOLATION
@@ -188,20 +192,23 @@ def test_wal_segment_removed_from_the_repository_is_a_gap(
     assert restored.verdict is Verdict.VIOLATION
     assert "a missing segment cut it short" in restored.findings[0].description
     healed = Assessment()
-    judge_wal(catalog, pgbackrest.list_segments(backup, catalog, start), healed)
+    segments = pgbackrest.list_segments(backup, catalog, start)
+    judge_wal_continuity(backup, catalog, segments, None, healed)
     assert healed.verdict is Verdict.PASS, healed.message()
 
 
 def test_backup_older_than_max_age(physical: Physical) -> None:
-    catalog = pgbackrest.read_catalog(_backup(physical))
+    backup = _backup(physical)  # maxAge 26 h
+    catalog = pgbackrest.read_catalog(backup)
     assert catalog.newest is not None
     assessment = Assessment()
     later = catalog.newest.stopped + timedelta(hours=27)
-    judge_freshness(catalog, 26 * 3600.0, later, assessment)
+    judge_physical_backup_freshness(backup, catalog, assessment, now=later)
     assert assessment.verdict is Verdict.VIOLATION
     assert "newest backup" in assessment.findings[0].description
     fresh = Assessment()
-    judge_freshness(catalog, 26 * 3600.0, catalog.newest.stopped + timedelta(hours=1), fresh)
+    soon = catalog.newest.stopped + timedelta(hours=1)
+    judge_physical_backup_freshness(backup, catalog, fresh, now=soon)
     assert fresh.verdict is Verdict.PASS
 
 

@@ -15,9 +15,10 @@ import pytest
 from check_runs import run_checks
 from physical_fixtures import MONITOR, Physical
 from pytest_maintcheck.config import ArchivingTarget, ReplicationTarget
-from pytest_maintcheck.probes.archiving import ArchiverStatus, judge_archiving, read_archiver
+from pytest_maintcheck.judges.replication import judge_replication, judge_wal_archiving
+from pytest_maintcheck.probes.archiving import ArchiverStatus, read_archiver
 from pytest_maintcheck.probes.postgres import ProbeError
-from pytest_maintcheck.probes.replication import judge_replication, read_replication
+from pytest_maintcheck.probes.replication import read_replication
 from pytest_maintcheck.sandbox import PostgresCluster
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
@@ -100,7 +101,7 @@ def test_archive_command_failing_is_a_violation(monitor_env: Physical) -> None:
             time.sleep(0.2)
             status = read_archiver(monitor_env.monitor_dsn)
         assessment = Assessment()
-        judge_archiving(status, _archiving(), assessment)
+        judge_wal_archiving(status, _archiving(), assessment)
         assert assessment.verdict is Verdict.VIOLATION
         assert "archive_command is failing" in _texts(assessment)
         assert assessment.metrics["archiveFailures"] >= 1
@@ -110,7 +111,7 @@ def test_archive_command_failing_is_a_violation(monitor_env: Physical) -> None:
         primary.switch_wal()  # wakes the archiver, which retries the waiting segments
         primary.wait_archived(timeout=90)
     healed = Assessment()
-    judge_archiving(read_archiver(monitor_env.monitor_dsn), _archiving(), healed)
+    judge_wal_archiving(read_archiver(monitor_env.monitor_dsn), _archiving(), healed)
     assert healed.verdict is Verdict.PASS, healed.message()
 
 
@@ -120,7 +121,7 @@ def test_archiving_off_is_a_violation(
     monkeypatch.setenv("PGPASSWORD", pg_cluster.password)
     status = read_archiver(pg_cluster.dsn(), connect_timeout=5)
     assessment = Assessment()
-    judge_archiving(status, _archiving(), assessment)
+    judge_wal_archiving(status, _archiving(), assessment)
     assert assessment.verdict is Verdict.VIOLATION
     assert "archive_mode=off" in _texts(assessment)
 
@@ -153,8 +154,8 @@ def test_archive_age_is_judged_only_while_segments_wait() -> None:
     """An idle server archived 20 minutes ago is not late; with 3 segments waiting it is."""
     now = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
     idle, busy = Assessment(), Assessment()
-    judge_archiving(_status(now), _archiving(), idle)
-    judge_archiving(_status(now, waiting=3), _archiving(), busy)
+    judge_wal_archiving(_status(now), _archiving(), idle)
+    judge_wal_archiving(_status(now, waiting=3), _archiving(), busy)
     assert idle.verdict is Verdict.PASS
     assert busy.verdict is Verdict.VIOLATION
     assert busy.metrics["archiveMaxAge"] == 1200.0
@@ -166,7 +167,7 @@ def test_failure_before_the_last_success_is_not_failing() -> None:
     old = _status(now, failed_count=4, last_failed_time=now - timedelta(hours=2))
     assert not old.failing
     assessment = Assessment()
-    judge_archiving(old, _archiving(), assessment)
+    judge_wal_archiving(old, _archiving(), assessment)
     assert assessment.verdict is Verdict.PASS
     assert assessment.metrics["archiveFailures"] == 0
 

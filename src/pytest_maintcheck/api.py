@@ -449,3 +449,75 @@ __all__ += [
     "vacuum_age_repairs",
     "verify_manifest",
 ]
+
+
+# ---------------------------------------------------------------------------- replication, physical
+# The measurements and judges of the daily WAL archiving and replication checks and of the
+# weekly physical backup checks (pgBackRest, Barman; issue 9). Imported on first use, through
+# the same lookup as the weekly block.
+if TYPE_CHECKING:
+    from pytest_maintcheck.config import ArchivingTarget, ReplicationTarget
+    from pytest_maintcheck.judges.physical import (
+        judge_physical_backup_freshness,
+        judge_physical_backup_size,
+        judge_physical_restore,
+        judge_wal_continuity,
+    )
+    from pytest_maintcheck.judges.replication import judge_replication, judge_wal_archiving
+    from pytest_maintcheck.probes.archiving import ArchiverStatus, measure_archiver
+    from pytest_maintcheck.probes.physical import BackupSet, Catalog, ToolError
+    from pytest_maintcheck.probes.physical_backends import (
+        CatalogCache,
+        archived_wal,
+        restore_physical_backup,
+        server_archiver,
+    )
+    from pytest_maintcheck.probes.physical_restore import PhysicalRestoreOutcome
+    from pytest_maintcheck.probes.replication import ReplicationState, measure_replication
+
+_PHYSICAL: dict[str, str] = {
+    "ArchiverStatus": "pytest_maintcheck.probes.archiving",
+    "ArchivingTarget": "pytest_maintcheck.config",
+    "BackupSet": "pytest_maintcheck.probes.physical",
+    "Catalog": "pytest_maintcheck.probes.physical",
+    "CatalogCache": "pytest_maintcheck.probes.physical_backends",
+    "PhysicalRestoreOutcome": "pytest_maintcheck.probes.physical_restore",
+    "ReplicationState": "pytest_maintcheck.probes.replication",
+    "ReplicationTarget": "pytest_maintcheck.config",
+    "ToolError": "pytest_maintcheck.probes.physical",
+    "archived_wal": "pytest_maintcheck.probes.physical_backends",
+    "judge_physical_backup_freshness": "pytest_maintcheck.judges.physical",
+    "judge_physical_backup_size": "pytest_maintcheck.judges.physical",
+    "judge_physical_restore": "pytest_maintcheck.judges.physical",
+    "judge_replication": "pytest_maintcheck.judges.replication",
+    "judge_wal_archiving": "pytest_maintcheck.judges.replication",
+    "judge_wal_continuity": "pytest_maintcheck.judges.physical",
+    "measure_archiver": "pytest_maintcheck.probes.archiving",
+    "measure_replication": "pytest_maintcheck.probes.replication",
+    "restore_physical_backup": "pytest_maintcheck.probes.physical_backends",
+    "server_archiver": "pytest_maintcheck.probes.physical_backends",
+}
+_WEEKLY.update(_PHYSICAL)  # __getattr__ looks names up there
+
+__all__ += [
+    "ArchiverStatus",
+    "ArchivingTarget",
+    "BackupSet",
+    "Catalog",
+    "CatalogCache",
+    "PhysicalRestoreOutcome",
+    "ReplicationState",
+    "ReplicationTarget",
+    "ToolError",
+    "archived_wal",
+    "judge_physical_backup_freshness",
+    "judge_physical_backup_size",
+    "judge_physical_restore",
+    "judge_replication",
+    "judge_wal_archiving",
+    "judge_wal_continuity",
+    "measure_archiver",
+    "measure_replication",
+    "restore_physical_backup",
+    "server_archiver",
+]

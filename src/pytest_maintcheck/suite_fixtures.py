@@ -1,7 +1,9 @@
 """Public fixtures that give checks their measurements, shared by a run's checks.
 
 The bundled weekly database checks (and a site's own checks) ask for ``measured_database``:
-the snapshot of one ``databaseMaintenance`` entry, read once per run and database.
+the snapshot of one ``databaseMaintenance`` entry, read once per run and database. The physical
+backup checks ask for ``physical_catalogs``: each pgBackRest stanza or Barman server listed
+once per run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pytest_maintcheck.verdict import Assessment
 if TYPE_CHECKING:  # psycopg is imported only by a run that measures a database
     from pytest_maintcheck.probes.pg_maintenance import SnapshotCache
     from pytest_maintcheck.probes.pg_measured import MeasuredDatabase
+    from pytest_maintcheck.probes.physical_backends import CatalogCache
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +45,12 @@ def measured_database(
     return MeasuredDatabase(
         maintained_database, database, db_snapshots, assessment, maintcheck_apply
     )
+
+
+@pytest.fixture(scope="session")
+def physical_catalogs() -> CatalogCache:
+    """The physical backup checks' listings (pgbackrest info, barman list-backups), one per
+    backup entry and run: ``physical_catalogs.read(backup)`` lists it or raises its ToolError."""
+    from pytest_maintcheck.probes.physical_backends import CatalogCache
+
+    return CatalogCache()

@@ -1,20 +1,18 @@
 """WAL archiving health from ``pg_stat_archiver``, read as a pg_monitor role in one round trip.
 
-What is judged: archiving switched on (``archive_mode`` and a command or library), the archiver
-failing now (its last failure after its last success), and, while segments wait to be archived,
-the age of the last archived one against ``archiveMaxAge``: the recovery point at risk. An idle
-server with nothing waiting is not late, however long ago its last segment was archived.
+The archiver's settings and counters and the segments waiting in pg_wal; the rules are in
+pytest_maintcheck.judges.replication (judge_wal_archiving).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from pytest_maintcheck.config import ArchivingTarget
+from pytest_maintcheck.config import Database
 from pytest_maintcheck.probes.postgres import (
     ProbeError,
     connect,
@@ -22,9 +20,6 @@ from pytest_maintcheck.probes.postgres import (
     run_bounded,
     session_bound,
 )
-from pytest_maintcheck.redact import printable
-from pytest_maintcheck.units import format_duration
-from pytest_maintcheck.verdict import Assessment, Verdict
 
 # the command itself is never read into a record: it may carry credentials (S3 keys, URLs)
 ARCHIVER_SQL = """
@@ -132,82 +127,13 @@ def read_archiver(
         raise ProbeError(text) from None
 
 
-def judge_archiving(
-    status: ArchiverStatus, target: ArchivingTarget, assessment: Assessment
-) -> None:
-    """Findings and metrics for one reading against the target's limits."""
-    assessment.details["archiver"] = status.to_json()
-    assessment.details["database"] = target.database
-    failures = status.failed_count if status.failing else 0
-    age = status.last_archived_age
-    assessment.details["dbMetrics"] = {
-        "archiveFailing": status.failing,
-        "walWaitingToArchive": status.waiting,
-        "lastArchivedAge": age,
-    }
-    if status.in_recovery and status.archive_mode != "always":
-        assessment.add_finding(
-            Verdict.PASS,
-            f"standby (archive_mode={status.archive_mode}): its WAL is archived on the primary",
+def measure_archiver(database: Database) -> ArchiverStatus:
+    """The archiver of a configured database; ProbeError naming it when it cannot be read."""
+    try:
+        return read_archiver(
+            database.dsn,
+            connect_timeout=database.connect_timeout,
+            statement_timeout=database.statement_timeout,
         )
-        return
-    if status.archive_mode == "off":
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            "WAL archiving is off (archive_mode=off): no point-in-time recovery is possible "
-            "past the newest base backup",
-            "Set archive_mode=on and an archive_command (pgbackrest archive-push, barman-wal-"
-            "archive), restart the server, then take a full backup.",
-        )
-        return
-    if not (status.has_command or status.has_library):
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"archive_mode={status.archive_mode} but neither archive_command nor archive_library "
-            f"is set: {status.waiting} WAL segments wait in pg_wal and nothing archives them",
-            "Set archive_command (or archive_library) and reload; pg_wal grows until then.",
-        )
-    assessment.metrics["archiveFailures"] = failures
-    if status.failing:
-        since = (
-            f"; last success {status.last_archived_wal} at {_at(status.last_archived_time)}"
-            if status.last_archived_time
-            else "; no segment ever archived since the statistics reset"
-        )
-        wal = printable(status.last_failed_wal or "?")
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"archive_command is failing: last attempt for {wal} "
-            f"failed at {_at(status.last_failed_time)} ({status.failed_count} "
-            f"failures since the statistics reset){since}; {status.waiting} segments waiting",
-            "Read the archiver's error in the server log, fix the archive target (space, "
-            "credentials, pgbackrest/barman config); the archiver retries by itself.",
-        )
-    _judge_age(status, target, assessment, age)
-
-
-def _at(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "?"
-
-
-def _judge_age(
-    status: ArchiverStatus, target: ArchivingTarget, assessment: Assessment, age: float | None
-) -> None:
-    if status.waiting == 0:
-        last = f"{format_duration(age)} ago" if age is not None else "never since the reset"
-        assessment.add_finding(
-            Verdict.PASS, f"nothing waiting to be archived; last segment archived {last}"
-        )
-        assessment.metrics["archiveMaxAge"] = 0.0
-        if target.archive_max_age is not None:
-            assessment.thresholds["archiveMaxAge"] = target.archive_max_age.to_json()
-        return
-    if age is None and status.oldest_waiting is not None:
-        age = max(0.0, (status.now - status.oldest_waiting).total_seconds())
-    assessment.measure(
-        target.archive_max_age,
-        age,
-        subject=f"{status.waiting} WAL segments waiting to be archived",
-        action="Fix the archiver (failing or too slow for the write load); until then the "
-        "recovery point is this old.",
-    )
+    except ProbeError as exc:
+        raise exc.about(database.name) from None

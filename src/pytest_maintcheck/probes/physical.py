@@ -1,9 +1,9 @@
 """What pgBackRest and Barman report, in one shape, and how it is judged.
 
 A catalog is the backup sets of one stanza (pgBackRest) or server (Barman), oldest first, and
-the WAL archive beside them. The judges are pure: freshness of the newest set against
-``maxAge``, its size against the previous set's, and the archived WAL continuous from the
-newest set's start to the newest segment the server says it archived.
+the WAL archive beside them, and the WAL segment arithmetic the judges use (they are in
+pytest_maintcheck.judges.physical). A tool that cannot be run or answers nonsense raises
+ToolError, a MeasurementError: the check reports "could not measure".
 """
 
 from __future__ import annotations
@@ -17,17 +17,31 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pytest_maintcheck.errors import Cause, MeasurementError, cause_of_os_error
 from pytest_maintcheck.redact import printable
-from pytest_maintcheck.units import format_duration, format_size
-from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
 DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 _SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
-MAX_GAPS_SHOWN = 10
 
 
-class ToolError(Exception):
+class ToolError(MeasurementError):
     """pgbackrest/barman could not be run or answered nonsense; the message is safe to print."""
+
+    @property
+    def action(self) -> str:
+        """The tool ran and failed or hung: run it by hand (not found: the generic action)."""
+        if self.cause is Cause.TIMED_OUT:
+            return (
+                "Run the same pgbackrest or barman command by hand as this user to see where "
+                "it waits (repository host, network, a lock), or raise the backup's timeout; "
+                "then re-run the checks."
+            )
+        if self.cause is Cause.FAILED:
+            return (
+                "Run the same pgbackrest or barman command by hand as this user (same config, "
+                "stanza or server) and fix what it reports; then re-run the checks."
+            )
+        return super().action
 
 
 @dataclass(frozen=True)
@@ -109,14 +123,17 @@ def run_tool(
             start_new_session=True,  # a timeout stops it and whatever it started
         )
     except OSError as exc:
-        raise ToolError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        raise ToolError(
+            f"cannot run {argv[0]}: {exc.strerror or exc}", cause=cause_of_os_error(exc)
+        ) from None
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         stop_group(proc)
         raise ToolError(
             f"{' '.join([argv[0], *(a for a in argv[1:] if not a.startswith('-'))])} did not "
-            f"finish within {timeout:g}s and was stopped"
+            f"finish within {timeout:g}s and was stopped",
+            cause=Cause.TIMED_OUT,
         ) from None
     finally:
         stop_group(proc)
@@ -196,140 +213,3 @@ def wal_gaps(
         for n in range(first, last + 1)
         if n not in have
     ]
-
-
-# ---------------------------------------------------------------------------- judges
-
-
-def judge_catalog(catalog: Catalog, assessment: Assessment) -> BackupSet | None:
-    """The catalog's state; the newest set, or None (and a violation) when there is none."""
-    assessment.details["catalog"] = catalog.to_json()
-    if not catalog.status_ok:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"{catalog.tool} {catalog.name}: {catalog.status}",
-            f"Run `{catalog.tool} ... check` for {catalog.name} and fix what it reports.",
-        )
-    newest = catalog.newest
-    if newest is None:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"{catalog.tool} {catalog.name}: no backup in the repository",
-            "Take a full backup now and check the backup schedule.",
-        )
-    return newest
-
-
-def judge_freshness(
-    catalog: Catalog, max_age: float, now: datetime, assessment: Assessment
-) -> None:
-    newest = judge_catalog(catalog, assessment)
-    if newest is None:
-        return
-    fulls = [b for b in catalog.backups if b.type == "full"]
-    assessment.details["newestFull"] = fulls[-1].to_json() if fulls else None
-    if newest.error:
-        assessment.add_finding(
-            Verdict.DEGRADED,
-            f"{newest.label}: {catalog.tool} found page checksum errors while copying it",
-            "Check the data files named in the backup log; take a new full backup.",
-        )
-    age = (now - newest.stopped).total_seconds()
-    if age < -3600:
-        assessment.add_finding(
-            Verdict.DEGRADED,
-            f"{newest.label} ended {format_duration(-age)} in the future",
-            "Check the clocks of the database, backup and this host.",
-        )
-    assessment.measure(
-        Threshold("maxAge", fail=max_age),
-        max(age, 0.0),
-        subject=f"{catalog.tool} {catalog.name}: newest backup {newest.label} ({newest.type})",
-        action="Check the backup schedule and the tool's log, and take a backup now.",
-    )
-
-
-def judge_size(catalog: Catalog, threshold: Threshold | None, assessment: Assessment) -> None:
-    newest = judge_catalog(catalog, assessment)
-    if newest is None or newest.size is None:
-        return
-    assessment.metrics["backupSize"] = newest.size
-    earlier = [b for b in catalog.backups[:-1] if b.size is not None]
-    if not earlier:
-        assessment.add_finding(Verdict.PASS, f"{newest.label}: no earlier backup to compare with")
-        return
-    previous = earlier[-1]
-    assert previous.size is not None
-    assessment.details["previous"] = previous.to_json()
-    assessment.metrics["previousSize"] = previous.size
-    change = abs(newest.size - previous.size) / max(previous.size, 1)
-    way = "shrank" if newest.size < previous.size else "grew"
-    assessment.measure(
-        threshold,
-        change,
-        subject=f"{newest.label} ({format_size(newest.size)}) {way} against {previous.label} "
-        f"({format_size(previous.size)})",
-        action="Compare the cluster with the previous backup: a large drop means lost data.",
-    )
-
-
-def judge_wal(
-    catalog: Catalog,
-    archived: Sequence[str],
-    assessment: Assessment,
-    *,
-    server_archived: str | None = None,
-    server_failing: bool = False,
-    segment_size: int = DEFAULT_SEGMENT_SIZE,
-) -> None:
-    """The archive is continuous from the newest set's first segment to the newest one the
-    server archived (or the repository's newest, without a server to ask)."""
-    newest = judge_catalog(catalog, assessment)
-    if newest is None or newest.wal_start is None:
-        return
-    names = sorted(n[:24] for n in archived if is_whole_segment(n))
-    repo_max = names[-1] if names else None
-    until = repo_max or newest.wal_start
-    if (
-        server_archived
-        and is_segment(server_archived)
-        and (
-            segment_number(server_archived, segment_size)[1]
-            > segment_number(until, segment_size)[1]
-        )
-    ):
-        until = server_archived
-    gaps = wal_gaps(archived, newest.wal_start, until, segment_size)
-    assessment.details["wal"] = {
-        "from": newest.wal_start,
-        "to": until,
-        "repositoryNewest": repo_max,
-        "serverLastArchived": server_archived,
-        "segmentSize": segment_size,
-        "missing": gaps[:100],
-    }
-    assessment.metrics["walGaps"] = len(gaps)
-    assessment.thresholds["walGaps"] = Threshold("walGaps", fail=0).to_json()
-    if gaps:
-        shown = ", ".join(gaps[:MAX_GAPS_SHOWN]) + (" ..." if len(gaps) > MAX_GAPS_SHOWN else "")
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"{catalog.tool} {catalog.name}: {len(gaps)} WAL segments missing between "
-            f"{newest.wal_start} (start of {newest.label}) and {until}: {shown}; "
-            "point-in-time recovery stops at the first gap",
-            "Find what removed or never archived them (archive_command errors, retention, "
-            "storage), then take a new full backup so recovery starts after the gap.",
-        )
-    if server_failing:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"the server's archive_command is failing: WAL after {server_archived or '?'} does "
-            "not reach the repository, so recovery to now is not possible",
-            "Fix archive_command (see test_wal_archiving and the server log).",
-        )
-    if gaps or server_failing:
-        return
-    assessment.add_finding(
-        Verdict.PASS,
-        f"WAL continuous from {newest.wal_start} to {until} ({len(names)} segments listed)",
-    )

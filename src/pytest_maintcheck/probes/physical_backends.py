@@ -1,4 +1,10 @@
-"""Which tool reads and restores a physical backup entry: pgBackRest or Barman."""
+"""Which tool reads and restores a physical backup entry: pgBackRest or Barman; and what the
+weekly physical checks measure: the catalog (listed once per run), the archived WAL, the
+source server's archiver, a real point-in-time restore.
+
+Each raises a MeasurementError (ToolError, ProbeError) naming the entry or database when it
+could not measure, so a check reports "could not measure" without a try/except of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,13 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pytest_maintcheck.config import Backup, Config
 from pytest_maintcheck.probes import barman, pgbackrest
+from pytest_maintcheck.probes.archiving import ArchiverStatus, measure_archiver
 from pytest_maintcheck.probes.physical import BackupSet, Catalog, ToolError
-from pytest_maintcheck.probes.physical_restore import RestoreCommand
+from pytest_maintcheck.probes.physical_restore import (
+    PhysicalRestoreOutcome,
+    RestoreCommand,
+    restore_physical,
+)
 
 
 def read_catalog(backup: Backup) -> Catalog:
@@ -62,3 +73,49 @@ def restore_login(backup: Backup, config: Config) -> tuple[str, str]:
     user = (test.user if test else None) or str(params.get("user") or "postgres")
     dbname = (test.dbname if test else None) or str(params.get("dbname") or "postgres")
     return user, dbname
+
+
+class CatalogCache:
+    """One listing per physical backup entry and run, shared by its checks (or its error)."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Catalog | ToolError] = {}
+
+    def read(self, backup: Backup) -> Catalog:
+        """The entry's catalog; ToolError naming the entry when the tool could not list it."""
+        if backup.name not in self._found:
+            try:
+                self._found[backup.name] = read_catalog(backup)
+            except ToolError as exc:
+                exc.about(backup.name)
+                self._found[backup.name] = exc
+        found = self._found[backup.name]
+        if isinstance(found, ToolError):
+            raise found.reworded(found.detail) from None  # a fresh copy for each check
+        return found
+
+
+def server_archiver(backup: Backup, config: Config) -> ArchiverStatus | None:
+    """The source server's archiver (how far "to now" reaches); None without a database."""
+    if not backup.database:
+        return None
+    return measure_archiver(config.database(backup.database))
+
+
+def restore_physical_backup(
+    backup: Backup, config: Config, catalog: Catalog
+) -> PhysicalRestoreOutcome:
+    """The newest set (or targetTime's) restored and recovered into a scratch server, checked
+    and removed; the outcome says what happened (a failed restore is not an error)."""
+    test = backup.restore_test
+    assert test is not None  # only entries with a restoreTest are restored
+    user, dbname = restore_login(backup, config)
+    return restore_physical(
+        backup,
+        catalog,
+        test,
+        restore_command(backup, catalog),
+        user=user,
+        dbname=dbname,
+        tool_as_server_account=tool_runs_as_server_account(backup),
+    )

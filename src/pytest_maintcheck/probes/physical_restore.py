@@ -6,7 +6,8 @@ throwaway PostgreSQL is started on it as an unprivileged account, reachable only
 socket inside that 0700 folder (a restored clinical database is never on the network), with
 archiving off. Recovery replays the archived WAL; the recovery time runs from the start of the
 restore to the server accepting queries, and is judged against ``maxDuration``. Then the
-``expectTables`` / ``minRows`` queries of the dump restore test run on it.
+``expectTables`` / ``minRows`` queries of the dump restore test run on it. The outcome is
+judged by pytest_maintcheck.judges.physical (judge_physical_restore).
 
 The server is always stopped and the folder removed, also on SIGINT/SIGTERM/SIGHUP. Each folder
 carries an owner file with its run's pid, host and deadline: the next run stops and removes
@@ -47,9 +48,6 @@ from pytest_maintcheck.probes.local_server import (
 from pytest_maintcheck.probes.physical import (
     BackupSet,
     Catalog,
-    is_segment,
-    segment_name,
-    segment_number,
     stop_group,
     tool_error,
 )
@@ -64,7 +62,6 @@ from pytest_maintcheck.probes.restore import (
 from pytest_maintcheck.redact import printable
 from pytest_maintcheck.sandbox.postgres import _temp_base, free_port
 from pytest_maintcheck.units import format_size
-from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
 SCRATCH_PREFIX = "maintcheck-pitr-"
 OWNER_FILE = "maintcheck-owner.json"
@@ -475,73 +472,3 @@ def _check(
         outcome.error = f"the restored database {dbname} could not be queried: " + printable(
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 300
         )
-
-
-def cut_short(outcome: PhysicalRestoreOutcome) -> str:
-    """Why recovery to latest ended before the archive's end (a gap stops it silently)."""
-    if outcome.target != "latest" or not outcome.restored or outcome.archive_end is None:
-        return ""
-    if outcome.replayed_segment is None or not is_segment(outcome.archive_end):
-        return ""
-    end = segment_number(outcome.archive_end)[1]
-    if outcome.replayed_segment >= end:
-        return ""
-    ended = segment_name(segment_number(outcome.archive_end)[0], outcome.replayed_segment)
-    return (
-        f"recovery to latest ended in WAL segment {ended} but the archive reaches "
-        f"{outcome.archive_end}: a missing segment cut it short and every later transaction "
-        "is lost"
-    )
-
-
-def judge_restore(
-    outcome: PhysicalRestoreOutcome, test: RestoreTest, assessment: Assessment
-) -> None:
-    """Findings for one restore: failure, recovery time against maxDuration, tables, cleanup."""
-    assessment.details["restore"] = outcome.to_json()
-    assessment.details["performed"] = outcome.performed
-    where = f"{outcome.label or outcome.backup} recovered to {outcome.target}"
-    if outcome.error:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"restore of {where} failed: {outcome.error}",
-            "Fix the backup, the WAL archive or the recovery target named; until then this "
-            "backup cannot bring the database back.",
-        )
-    assessment.measure(
-        Threshold("restoreDuration", fail=test.max_duration),
-        outcome.duration
-        if outcome.restored
-        else (outcome.total_duration if outcome.timed_out else None),
-        subject=f"{where} (restore start to accepting queries)",
-        action="Speed up recovery (parallel restore, faster storage, more frequent full or "
-        "differential backups so less WAL is replayed) or revise the RTO.",
-    )
-    short = cut_short(outcome)
-    if short:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"{where}: {short}",
-            "Find the missing WAL (test_wal_continuity names it); take a new full backup so "
-            "recovery to now does not need it.",
-        )
-    if outcome.missing_tables:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"{where}: expected tables missing after recovery: {', '.join(outcome.missing_tables)}",
-            "Check restoreTest.dbname and the backup's database list.",
-        )
-    for table in outcome.short_tables:
-        least = dict(test.min_rows)[table]
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"{where}: {table} has {outcome.rows[table]} rows after recovery, expected >= {least}",
-        )
-    if outcome.scratch and not outcome.dropped:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"scratch restore {outcome.scratch} could not be removed: {outcome.drop_error}",
-            f"Stop its server and remove it by hand: {outcome.scratch}.",
-        )
-    for item in outcome.leftovers_failed:
-        assessment.add_finding(Verdict.DEGRADED, f"leftover scratch restore not removed: {item}")

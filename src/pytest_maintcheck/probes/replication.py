@@ -5,17 +5,17 @@ and time), the standbys expected but missing, ``synchronous_standby_names`` with
 standby (commits wait), and replication slots that are inactive, lost or hold WAL back (the
 classic way a primary's disk fills). On a standby: ``pg_stat_wal_receiver`` and the replay delay,
 which is 0 while every received byte is replayed (an idle primary sends nothing to replay).
+The rules are in pytest_maintcheck.judges.replication (judge_replication).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
 
-from pytest_maintcheck.config import ReplicationTarget
+from pytest_maintcheck.config import Database
 from pytest_maintcheck.probes.postgres import (
     ProbeError,
     connect,
@@ -24,8 +24,6 @@ from pytest_maintcheck.probes.postgres import (
     session_bound,
 )
 from pytest_maintcheck.redact import printable
-from pytest_maintcheck.units import format_size
-from pytest_maintcheck.verdict import Assessment, Threshold, Verdict, format_value, metric
 
 ROLE_SQL = """
 SELECT pg_is_in_recovery(),
@@ -156,190 +154,13 @@ def read_replication(
         raise ProbeError(describe_pg_error(exc)) from None
 
 
-def judge_each(
-    assessment: Assessment,
-    threshold: Threshold | None,
-    items: Sequence[tuple[str, float | None]],
-    action: str,
-) -> None:
-    """Judge every (subject, value); the metric records the worst, each crossing is a finding."""
-    if threshold is None:
-        return
-    name = threshold.metric
-    values = [v for _, v in items if v is not None]
-    worse = max if metric(name).higher_is_worse else min
-    assessment.metrics[name] = worse(values) if values else None
-    assessment.thresholds[name] = threshold.to_json()
-    for subject, value in items:
-        if value is None:
-            continue
-        verdict = threshold.judge(value)
-        if verdict is not Verdict.PASS:
-            label = metric(name).label or name
-            assessment.add_finding(
-                verdict,
-                f"{subject}: {label} {format_value(name, value)} ({threshold.describe()})",
-                action,
-            )
-
-
-def judge_replication(
-    state: ReplicationState, target: ReplicationTarget, assessment: Assessment
-) -> None:
-    """Findings and metrics for one reading against the target's expectations."""
-    assessment.details["replication"] = state.to_json()
-    assessment.details["database"] = target.database
-    if state.in_recovery:
-        _judge_standby(state, target, assessment)
-    else:
-        _judge_primary(state, target, assessment)
-
-
-def _judge_primary(
-    state: ReplicationState, target: ReplicationTarget, assessment: Assessment
-) -> None:
-    if not state.privileged and state.standbys:
-        assessment.could_not_measure(
-            "the monitoring role may not read pg_stat_replication's lag columns",
-            "GRANT pg_monitor TO the monitoring role.",
+def measure_replication(database: Database) -> ReplicationState:
+    """The replication state of a configured database; ProbeError naming it when unreadable."""
+    try:
+        return read_replication(
+            database.dsn,
+            connect_timeout=database.connect_timeout,
+            statement_timeout=database.statement_timeout,
         )
-        return
-    streaming = [s for s in state.standbys if s.state == "streaming"]
-    for s in state.standbys:
-        if s.state != "streaming":
-            assessment.add_finding(
-                Verdict.DEGRADED,
-                f"standby {s.name} ({s.address or 'local'}) is {s.state}, not streaming",
-                "Expected briefly after a standby starts; if it stays, check its log.",
-            )
-    _judge_expected(state, target, assessment, streaming)
-    sync_names = state.synchronous_standby_names.strip()
-    if sync_names and not any(s.sync_state in ("sync", "quorum") for s in streaming):
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"synchronous_standby_names is {printable(sync_names, 100)!r} but no standby is "
-            "synchronous: every commit waits",
-            "Bring a synchronous standby back, or clear synchronous_standby_names and reload.",
-        )
-    lag_action = "Check the standby's load, disk and network; a standby this far behind "
-    judge_each(
-        assessment,
-        target.replay_lag,
-        [(f"standby {s.name}", s.replay_lag or (0.0 if s.replay_lag_bytes == 0 else None))
-         for s in state.standbys],
-        lag_action + "loses that much on failover.",
-    )  # fmt: skip
-    judge_each(
-        assessment,
-        target.replay_lag_bytes,
-        [(f"standby {s.name}", s.replay_lag_bytes) for s in state.standbys],
-        lag_action + "replays that much WAL before a failover completes.",
-    )
-    _judge_slots(state.slots, target, assessment)
-    assessment.details["dbMetrics"] = {
-        "standbys": len(streaming),
-        "replayLag": assessment.metrics.get("replayLag"),
-        "replayLagBytes": assessment.metrics.get("replayLagBytes"),
-        "slotRetained": assessment.metrics.get("slotRetained"),
-        "inactiveSlots": sum(1 for s in state.slots if not s.active),
-    }
-
-
-def _judge_expected(
-    state: ReplicationState,
-    target: ReplicationTarget,
-    assessment: Assessment,
-    streaming: list[Standby],
-) -> None:
-    assessment.metrics["standbys"] = len(streaming)
-    names = {s.name for s in streaming}
-    for missing in (n for n in target.standby_names if n not in names):
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"expected standby {missing} is not streaming from this primary",
-            "Start the standby (or rebuild it with pg_basebackup / pgbackrest restore) and "
-            "check primary_conninfo; without it there is no failover target.",
-        )
-    expected = target.standbys
-    if not target.standby_names and expected is not None and len(streaming) < expected:
-        shown = ", ".join(sorted(names)) or "none"
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            f"{len(streaming)} of {expected} expected standbys streaming ({shown})",
-            "Start the missing standby and check primary_conninfo; without it there is no "
-            "failover target.",
-        )
-
-
-def _judge_slots(slots: list[Slot], target: ReplicationTarget, assessment: Assessment) -> None:
-    for s in slots:
-        if s.wal_status == "lost":
-            assessment.add_finding(
-                Verdict.VIOLATION,
-                f"replication slot {s.name} is lost: the WAL its consumer needs was removed",
-                f"Rebuild the consumer of {s.name} and drop the slot "
-                "(SELECT pg_drop_replication_slot(...)).",
-            )
-        elif not s.active and not s.temporary:
-            held = f", holding {format_size(s.retained)} of WAL" if s.retained else ""
-            assessment.add_finding(
-                Verdict.DEGRADED,
-                f"replication slot {s.name} ({s.type}) is inactive{held}: WAL stays on the "
-                "primary until its consumer returns or the slot is dropped",
-                f"Start the consumer of {s.name}, or drop the slot if it is gone for good.",
-            )
-    judge_each(
-        assessment,
-        target.slot_retained,
-        [(f"replication slot {s.name}" + ("" if s.active else " (inactive)"), s.retained)
-         for s in slots],
-        "Bring the slot's consumer back or drop the slot before pg_wal fills the disk "
-        "(max_slot_wal_keep_size caps it).",
-    )  # fmt: skip
-
-
-def _judge_standby(
-    state: ReplicationState, target: ReplicationTarget, assessment: Assessment
-) -> None:
-    r = state.receiver
-    assert r is not None
-    if target.standbys:
-        assessment.add_finding(
-            Verdict.PASS, "a standby: its expected standbys are judged on the primary"
-        )
-    if r.status is None:
-        assessment.add_finding(
-            Verdict.VIOLATION,
-            "standby without a WAL receiver: it is not streaming from a primary (only replaying "
-            "archived WAL, or the primary is unreachable)",
-            "Check primary_conninfo and the primary's reachability in this server's log.",
-        )
-    elif r.status != "streaming":
-        assessment.add_finding(
-            Verdict.DEGRADED,
-            f"WAL receiver is {r.status}, not streaming",
-            "Check the connection to the primary in this server's log.",
-        )
-    if r.paused:
-        assessment.add_finding(
-            Verdict.DEGRADED,
-            "WAL replay is paused (pg_wal_replay_pause): the standby falls behind",
-            "Resume it with SELECT pg_wal_replay_resume() unless paused on purpose.",
-        )
-    assessment.measure(
-        target.replay_lag,
-        r.replay_delay,
-        subject="this standby",
-        action="Check the standby's load and disk; on failover it is this far behind.",
-    )
-    assessment.measure(
-        target.replay_lag_bytes,
-        r.unreplayed_bytes,
-        subject="this standby, received but not replayed",
-        action="Check the standby's load and disk (replay is single-threaded).",
-    )
-    assessment.details["dbMetrics"] = {
-        "walReceiver": r.status,
-        "replayLag": r.replay_delay,
-        "replayLagBytes": r.unreplayed_bytes,
-    }
+    except ProbeError as exc:
+        raise exc.about(database.name) from None
