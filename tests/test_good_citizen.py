@@ -305,7 +305,10 @@ def test_a_slow_endpoint_does_not_time_out_the_whole_fleet(
     run = newest_run(pytester.path / "reports", result.stdout.str())
     status = {h["service"]: h["status"] for h in read_record(run, "health.json")}
     assert status == {"fast": "healthy", "slow": "down"}, result.stdout.str()
-    assert [i["check"].split("[")[1] for i in read_record(run, "incidents.json")] == ["slow]"]
+    # an incident names its check by catalogue key and target (issue 12), the nodeid beside
+    assert [(i["check"], i["target"]) for i in read_record(run, "incidents.json")] == [
+        ("health", "slow")
+    ]
     assert "Timeout" not in result.stdout.str()
 
 
@@ -357,7 +360,8 @@ def test_a_thread_method_timeout_under_xdist_counts_the_check(
     assert record["counts"]["pass"] == 1
     assert [h["status"] for h in read_record(run, "health.json")].count("down") == 1
     (incident,) = read_record(run, "incidents.json")
-    assert incident["check"].endswith("test_b_hangs")
+    assert incident["check"] == "health"  # the catalogue key (issue 12)
+    assert incident["nodeid"] == "test_hang.py::test_b_hangs"
     log = read_record(run, "maintenance-log.json")
     assert sum("test_b_hangs" in f for f in log["details"]["findings"]) == 1
 
