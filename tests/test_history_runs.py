@@ -208,22 +208,25 @@ def test_a_locked_store_costs_the_run_nothing_and_the_next_run_catches_up(
 
 
 def test_two_runs_at_once_both_reach_the_store(pytester: pytest.Pytester, folder: Path) -> None:
+    # two systems' configs into one report folder and store: two runs of one suite and one
+    # config may not overlap (the run lock, issue 12), two configs may, and both must be kept
     report_dir = pytester.path / "reports"
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump(config(folder)))
-    argv = [sys.executable, "-m", "pytest", str(CHECKS / "test_daily_health.py"), "-p",
-            "no:cacheprovider", "--rootdir", str(pytester.path), "--maintcheck-config", str(path),
-            "--maintcheck-report-dir", str(report_dir)]  # fmt: skip
-    procs = [
-        subprocess.Popen(argv, cwd=pytester.path, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
+    procs = []
+    for system in ("Cardiology", "Radiology"):
+        path = pytester.path / f"{system.lower()}.yaml"
+        path.write_text(yaml.safe_dump(config(folder, system=system)))
+        argv = [sys.executable, "-m", "pytest", str(CHECKS / "test_daily_health.py"), "-p",
+                "no:cacheprovider", "--rootdir", str(pytester.path), "--maintcheck-config",
+                str(path), "--maintcheck-report-dir", str(report_dir)]  # fmt: skip
+        procs.append(subprocess.Popen(argv, cwd=pytester.path, stdout=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert not [o for o in outputs if "HISTORY" in o], outputs
     runs = run_dirs(report_dir)
     assert len(runs) == 2
     assert stored_runs(report_dir) == {r.name for r in runs}
+    systems = {read_record(r, "maintenance-log.json")["system"] for r in runs}
+    assert systems == {"Cardiology", "Radiology"}
 
 
 def test_a_demo_run_and_a_real_run_in_one_report_folder_are_kept_apart(

@@ -79,6 +79,9 @@ def read_window(state: RunState, checks: Sequence[str], metrics: Sequence[str] =
     """The points of ``checks`` over the configured window, read once at the run's start
     (``state.started_at`` is the run's now); never raises."""
     assert state.config is not None  # collection refused a run without a config
+    if not state.records:  # --setup-only makes the fixtures: it neither opens nor creates a store
+        since = window_start(state.started_at, state.config.history.window)
+        return Window(since, state.config.history.window)
     return read_points(
         state.config, state.report_dir, state.started_at, checks, metrics, state.file_mode
     )
