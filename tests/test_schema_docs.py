@@ -18,17 +18,13 @@ import jsonschema
 import pytest
 import yaml
 
+from example_config import EXAMPLE, example_environ
 from pytest_maintcheck.config import load_config, schema
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SCRIPT = ROOT / "scripts" / "schema-to-markdown.py"
-EXAMPLE = ROOT / "examples" / "maintcheck.yaml"
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
-EXAMPLE_ENV = {
-    "OPS_WEBHOOK_URL": "https://hooks.invalid/T0/s3cr3t",
-    "ONCALL_APPRISE_URL": "json://h/x",
-}
 
 # keywords a draft-07 editor (yaml-language-server, JetBrains) understands; $defs is only ever
 # reached through a "#/$defs/..." pointer, which any draft resolves as a plain JSON pointer
@@ -155,7 +151,7 @@ def test_the_loader_reads_exactly_the_sections_the_schema_accepts(
     minimal = tmp_path / "maintcheck.yaml"
     minimal.write_text("version: 1\n")
     read = _sections_read(monkeypatch, minimal, {}) | _sections_read(
-        monkeypatch, EXAMPLE, EXAMPLE_ENV
+        monkeypatch, EXAMPLE, example_environ()
     )
     accepted = set(schema()["properties"])
     assert read - accepted == set(), "read by the loader but refused by the schema"

@@ -110,6 +110,8 @@ class ArchivedPrimary:
     def stop(self) -> None:
         for standby in self.standbys:
             standby.stop()
+        # a failing archive_command holds the shutdown for the archiver's retries (about 3 s)
+        self.archive_switch.unlink(missing_ok=True)
         self.cluster.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
