@@ -16,6 +16,7 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	scripts/ensure-postgres
+	scripts/ensure-backup-tools
 	$(BIN)/maintcheck demo
 
 lint: $(BIN)/.installed
@@ -29,6 +30,7 @@ test: $(BIN)/.installed lint
 	scripts/ensure-tools
 	scripts/ensure-services
 	scripts/ensure-browser
+	scripts/ensure-backup-tools
 	$(BIN)/pytest tests -n 2 -p no:cacheprovider -q
 
 # the README's pictures of report.html, index.html and the monthly review, from a fresh demo
@@ -42,8 +44,10 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/postgres.py
 	$(BIN)/python bench/restore.py
+	scripts/ensure-backup-tools
 	$(BIN)/python bench/plain_suite.py
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/physical_restore.py
 
 clean:
 	rm -rf $(VENV) reports/2* reports/.staging-*

@@ -1,18 +1,29 @@
 """Monthly resource planning: the capacity review, read from the run history.
 
-Growth projections (storage, database size) against capacity.daysToFull, and each service's and
-database's latest figures against their own baseline (capacity.trendFactor), with the usage
-patterns of the window beside them in capacity-review.json.
+Growth projections (storage, database size, each host's filesystems and memory) against
+capacity.daysToFull, and each service's and database's latest figures against their own
+baseline (capacity.trendFactor), with the usage patterns of the window beside them in
+capacity-review.json.
+The rules are in pytest_maintcheck.history.capacity; ``capacity_history`` is the window, read
+once per run.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_maintcheck.config import Config, DatabaseMaintenanceTarget, HealthCheck
-from pytest_maintcheck.history import capacity
-from pytest_maintcheck.history.window import Window
-from pytest_maintcheck.verdict import Assessment
+from pytest_maintcheck.api import (
+    Assessment,
+    Config,
+    DatabaseMaintenanceTarget,
+    HealthCheck,
+    Host,
+    Window,
+    review_database,
+    review_host,
+    review_performance,
+    review_storage,
+)
 
 pytestmark = pytest.mark.monthly
 
@@ -24,7 +35,7 @@ def test_storage_capacity(
     capacity_history: Window,
     assessment: Assessment,
 ) -> None:
-    capacity.review_storage(
+    review_storage(
         capacity_history, storage_service, maintcheck_config.capacity_days_to_full, assessment
     )
 
@@ -36,7 +47,7 @@ def test_database_capacity(
     capacity_history: Window,
     assessment: Assessment,
 ) -> None:
-    capacity.review_database(
+    review_database(
         capacity_history,
         maintained_database,
         maintcheck_config.capacity_days_to_full,
@@ -52,6 +63,13 @@ def test_performance_trend(
     capacity_history: Window,
     assessment: Assessment,
 ) -> None:
-    capacity.review_performance(
+    review_performance(
         capacity_history, health_check, maintcheck_config.capacity_trend_factor, assessment
     )
+
+
+@pytest.mark.maintcheck("host_capacity")
+def test_host_capacity(
+    host: Host, maintcheck_config: Config, host_history: Window, assessment: Assessment
+) -> None:
+    review_host(host_history, host, maintcheck_config.capacity_days_to_full, assessment)

@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_maintcheck.config import Config
-from pytest_maintcheck.config_operations import AtRest, ConfigReview, Encryption
-from pytest_maintcheck.probes.encryption import (
-    ConnectionTls,
-    connection_tls,
-    file_envelope,
-    pgbackrest_repositories,
-)
-from pytest_maintcheck.probes.pg_config_review import review_snapshot
-from pytest_maintcheck.probes.postgres import ProbeError
-from pytest_maintcheck.rules.configuration import judge_configuration
-from pytest_maintcheck.rules.encryption import (
-    Channel,
+from pytest_maintcheck.api import (
+    Assessment,
+    AtRest,
+    Config,
+    ConfigReview,
+    Encryption,
+    at_rest_of,
     channels,
-    judge_backup_files,
+    configuration_of,
+    judge_at_rest,
+    judge_configuration,
     judge_in_transit,
-    judge_repositories,
+    tls_of,
 )
-from pytest_maintcheck.verdict import Assessment
 
 pytestmark = pytest.mark.monthly
 
@@ -37,40 +32,19 @@ pytestmark = pytest.mark.monthly
 def test_config_review(
     reviewed_database: ConfigReview, maintcheck_config: Config, assessment: Assessment
 ) -> None:
-    db = maintcheck_config.database(reviewed_database.database)
-    try:
-        snap = review_snapshot(
-            db.dsn, connect_timeout=db.connect_timeout, statement_timeout=db.statement_timeout
-        )
-    except ProbeError as exc:
-        assessment.could_not_measure(f"{reviewed_database.database}: {exc}")
-        return
-    judge_configuration(reviewed_database, snap, assessment)
+    snapshot = configuration_of(maintcheck_config.database(reviewed_database.database))
+    judge_configuration(reviewed_database, snapshot, assessment)
 
 
 @pytest.mark.maintcheck("encryption_in_transit")
 def test_encryption_in_transit(
     encryption_policy: Encryption, maintcheck_config: Config, assessment: Assessment
 ) -> None:
-    def measure(channel: Channel) -> ConnectionTls:
-        assert channel.dsn is not None
-        return connection_tls(channel.dsn, connect_timeout=channel.connect_timeout)
-
-    judge_in_transit(encryption_policy, channels(maintcheck_config), measure, assessment)
+    judge_in_transit(encryption_policy, channels(maintcheck_config), tls_of, assessment)
 
 
 @pytest.mark.maintcheck("encryption_at_rest")
 def test_encryption_at_rest(
     encrypted_store: AtRest, maintcheck_config: Config, assessment: Assessment
 ) -> None:
-    store = encrypted_store
-    try:
-        if store.pgbackrest_config is not None:
-            repositories = pgbackrest_repositories(store.pgbackrest_config)
-            judge_repositories(store, repositories, assessment)
-            return
-        backup = next(b for b in maintcheck_config.backups if b.name == store.backup)
-        files = sorted(p for p in backup.location.glob(backup.pattern) if p.is_file())
-        judge_backup_files(store, [file_envelope(p) for p in files], assessment)
-    except ProbeError as exc:
-        assessment.could_not_measure(f"{store.name}: {exc}")
+    judge_at_rest(encrypted_store, at_rest_of(encrypted_store, maintcheck_config), assessment)

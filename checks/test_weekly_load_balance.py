@@ -1,22 +1,17 @@
 """Weekly load balancing: the replicas behind one service answer alike.
 
 A health check entry with several ``endpoints`` is one service behind a balancer; its
-replicas' p95 latencies and error rates are compared, each replica named.
+replicas' p95 latencies and error rates are compared, each replica named (the rules are in
+pytest_maintcheck.judges.load_balance).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_maintcheck.config import HealthCheck
-from pytest_maintcheck.probes.health import ServiceResult
-from pytest_maintcheck.verdict import Assessment, Threshold, Verdict, format_value
+from pytest_maintcheck.api import Assessment, HealthCheck, ServiceResult, judge_load_balance
 
 pytestmark = pytest.mark.weekly
-
-# spread = (slowest p95 - fastest p95) / max(fastest p95, floor): 2.0 means three times slower
-DEFAULT_IMBALANCE = Threshold.parse("imbalance", {"warn": 0.5, "fail": 2.0})
-LATENCY_FLOOR_MS = 25.0  # below this, a difference between replicas is noise
 
 
 @pytest.mark.maintcheck("load_balance")
@@ -25,43 +20,4 @@ def test_load_balance(
     health_fleet: dict[str, ServiceResult],
     assessment: Assessment,
 ) -> None:
-    service = replicated_service.service
-    endpoints = health_fleet[service].endpoints
-    assessment.details["endpoints"] = [
-        {"endpoint": e.url, "p95Ms": e.p95_ms, "errorRate": e.error_rate, "samples": e.samples}
-        for e in endpoints
-    ]
-    answering = [e for e in endpoints if e.reachable]
-    for e in endpoints:
-        if not e.reachable:
-            reasons = "; ".join(sorted(set(e.errors))[:2]) or "no answer"
-            assessment.add_finding(
-                Verdict.VIOLATION,
-                f"{service}: replica {e.url} did not answer ({reasons})",
-                f"Take {e.url} out of the balancer and check it; the others carry its load.",
-            )
-    if len(answering) < 2:
-        if not answering:
-            raise health_fleet[service].failure()  # could not measure: the cause of the first
-        return
-    errors = replicated_service.thresholds.get("errorRate")
-    for e in answering:
-        verdict = errors.judge(e.error_rate) if errors else Verdict.PASS
-        if verdict is not Verdict.PASS and errors is not None:
-            assessment.add_finding(
-                verdict,
-                f"{service}: replica {e.url} error rate {format_value('errorRate', e.error_rate)} "
-                f"({errors.describe()})",
-                f"Check {e.url}'s logs; drain it from the balancer if it keeps failing.",
-            )
-    fast = min(answering, key=lambda e: e.p95_ms or 0.0)
-    slow = max(answering, key=lambda e: e.p95_ms or 0.0)
-    fast_ms, slow_ms = fast.p95_ms or 0.0, slow.p95_ms or 0.0
-    spread = (slow_ms - fast_ms) / max(fast_ms, LATENCY_FLOOR_MS)
-    assessment.metrics.update(fastestP95=round(fast_ms, 1), slowestP95=round(slow_ms, 1))
-    assessment.measure(
-        replicated_service.thresholds.get("imbalance") or DEFAULT_IMBALANCE,
-        round(spread, 3),
-        subject=f"{service}: {slow.url} p95 {slow_ms:.0f} ms vs {fast.url} {fast_ms:.0f} ms",
-        action=f"Compare {slow.url}'s resources and routing weight with {fast.url}'s.",
-    )
+    judge_load_balance(replicated_service, health_fleet[replicated_service.service], assessment)

@@ -1,7 +1,7 @@
-"""`make screenshots`: run the demo into a temporary folder and photograph its three pages.
+"""`make screenshots`: run the demo into a temporary folder and photograph its four pages.
 
-Writes docs/screenshots/report.png, index.png and review.png (what the README shows) with
-Debian's chromium driven headless by Playwright. The tests never write here.
+Writes docs/screenshots/report.png, index.png, review.png and status.png (what the README
+shows) with Debian's chromium driven headless by Playwright. The tests never write here.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> int:
             "report": runs[-1] / "report.html",
             "index": reports / "index.html",
             "review": next(reports.glob("review-*.html")),
+            "status": reports / "status.html",  # services, 30-day uptime from the store
         }
         OUT.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
@@ -42,7 +43,8 @@ def main() -> int:
                 page = browser.new_page(viewport={"width": 1280, "height": 1600})
                 page.goto(page_path.as_uri(), wait_until="load")
                 page.wait_for_timeout(300)
-                page.screenshot(path=str(OUT / f"{name}.png"))  # the first screen of each page
+                # the first screen of each page; the status page is short, shown whole
+                page.screenshot(path=str(OUT / f"{name}.png"), full_page=name == "status")
                 print(f"screenshots: {OUT / (name + '.png')}")
             browser.close()
     return 0

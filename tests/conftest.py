@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["pytester", "sandbox_fixtures"]
+pytest_plugins = ["pytester", "sandbox_fixtures", "physical_fixtures"]
 
 # installed beside the plugin (dev extras) to test living with them; inner runs leave them out
 # unless a test asks for them: pytest-randomly reorders tests, pytest-sugar rewrites the output

@@ -11,9 +11,7 @@ Below it, the certificate rules of the monthly check judged at an injected date.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from check_runs import CHECKS
 from pytest_maintcheck.config import load_config
+from pytest_maintcheck.judges.certificates import judge_certificate
 from pytest_maintcheck.probes import certificates
 from pytest_maintcheck.sandbox import CertAuthority, make_ca
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
@@ -74,21 +72,6 @@ UTC = dt.UTC
 CA_FROM = dt.datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def _monthly_checks() -> ModuleType:
-    """The bundled monthly module, loaded under another name so pytest does not collect it."""
-    spec = importlib.util.spec_from_file_location(
-        "maintcheck_monthly_checks", CHECKS / "test_monthly_security.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MONTHLY = _monthly_checks()
-
-
 @pytest.fixture(scope="module")
 def dated_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[CertAuthority, Path]:
     ca = make_ca("dated CA", valid_from=CA_FROM, days_valid=3650)
@@ -112,7 +95,7 @@ def _judge(
     certificate = load_config(config).certificates[0]
     report = certificates.examine_file(cert, ca_file=ca_file, now=now)
     assessment = Assessment()
-    MONTHLY.judge_certificate(certificate, report, assessment, now)
+    judge_certificate(certificate, report, assessment, now)
     return assessment
 
 

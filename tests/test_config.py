@@ -8,11 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from example_config import EXAMPLE, example_environ
 from pytest_maintcheck.config import ConfigError, load_config, schema
 from pytest_maintcheck.units import parse_duration, parse_size
 from pytest_maintcheck.verdict import Threshold, ThresholdError, Verdict
-
-EXAMPLE = Path(__file__).parents[1] / "examples" / "maintcheck.yaml"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -30,10 +29,7 @@ def error_of(path: Path, env: dict[str, str] | None = None) -> ConfigError:
 def test_the_spec_example_loads_with_its_defaults() -> None:
     config = load_config(
         EXAMPLE,
-        environ={
-            "OPS_WEBHOOK_URL": "https://hooks.invalid/T0/s3cr3t",
-            "ONCALL_APPRISE_URL": "slack://T1/B2/t0k3n",
-        },
+        environ=example_environ(OPS_WEBHOOK_URL="https://hooks.invalid/T0/s3cr3t"),
     )
     assert config.system == "Cardiology Clinical Assistant"
     api = config.health_checks[0]

@@ -194,6 +194,12 @@ def test_the_first_demo_run_already_shows_uptime_a_trend_and_a_projection(tmp_pa
     storage = found["storage_capacity", "ecg-storage"]
     assert storage["projection"]["state"] == "filling"
     assert storage["daysToFull"] == pytest.approx(60, abs=2)
+    # the runner's filesystem holding the reports reaches its usage fail level (0.9) in 120 days
+    runner = found["host_capacity", "runner"]
+    (growing,) = [p for p in runner["projections"].values() if p["state"] == "filling"]
+    assert growing["limit"] == 0.9
+    assert growing["daysToLimit"] == pytest.approx(120, abs=2)
+    assert runner["daysToFull"] == pytest.approx(120, abs=2)
     # the daily health of the same demo reads the seeded window: uptime judged on 22 runs
     with using(HistorySettings(), reports) as store:
         system = read_record(newest_run(reports), "results.json")["system"]
@@ -202,3 +208,12 @@ def test_the_first_demo_run_already_shows_uptime_a_trend_and_a_projection(tmp_pa
                     failures_now=0, window=30 * 86400)  # fmt: skip
     assert figure.judged
     assert figure.value == pytest.approx(109 / 110)  # 21 seeded runs of 5 samples, 1 failed
+    # the index draws the seeded weeks from the store, and the review reads them too
+    page = (reports / "index.html").read_text(encoding="utf-8")
+    for kind in ("availability", "p95", "storage", "database", "verdicts"):
+        assert f'data-chart="{kind}"><svg' in page, kind
+    assert "Trends need two runs" not in page
+    assert "maintcheck demo: monthly review: " in out.stdout
+    review = out.stdout.split("maintcheck demo: monthly review: ")[1].splitlines()[0]
+    table = Path(review).read_text(encoding="utf-8").split('id="review-availability"')[1]
+    assert "<td>clinical-api</td>" in table.split("</table>")[0]

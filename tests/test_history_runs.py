@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -207,22 +208,25 @@ def test_a_locked_store_costs_the_run_nothing_and_the_next_run_catches_up(
 
 
 def test_two_runs_at_once_both_reach_the_store(pytester: pytest.Pytester, folder: Path) -> None:
+    # two systems' configs into one report folder and store: two runs of one suite and one
+    # config may not overlap (the run lock, issue 12), two configs may, and both must be kept
     report_dir = pytester.path / "reports"
-    path = pytester.path / "maintcheck.yaml"
-    path.write_text(yaml.safe_dump(config(folder)))
-    argv = [sys.executable, "-m", "pytest", str(CHECKS / "test_daily_health.py"), "-p",
-            "no:cacheprovider", "--rootdir", str(pytester.path), "--maintcheck-config", str(path),
-            "--maintcheck-report-dir", str(report_dir)]  # fmt: skip
-    procs = [
-        subprocess.Popen(argv, cwd=pytester.path, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
+    procs = []
+    for system in ("Cardiology", "Radiology"):
+        path = pytester.path / f"{system.lower()}.yaml"
+        path.write_text(yaml.safe_dump(config(folder, system=system)))
+        argv = [sys.executable, "-m", "pytest", str(CHECKS / "test_daily_health.py"), "-p",
+                "no:cacheprovider", "--rootdir", str(pytester.path), "--maintcheck-config",
+                str(path), "--maintcheck-report-dir", str(report_dir)]  # fmt: skip
+        procs.append(subprocess.Popen(argv, cwd=pytester.path, stdout=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert not [o for o in outputs if "HISTORY" in o], outputs
     runs = run_dirs(report_dir)
     assert len(runs) == 2
     assert stored_runs(report_dir) == {r.name for r in runs}
+    systems = {read_record(r, "maintenance-log.json")["system"] for r in runs}
+    assert systems == {"Cardiology", "Radiology"}
 
 
 def test_a_demo_run_and_a_real_run_in_one_report_folder_are_kept_apart(
@@ -311,3 +315,92 @@ def test_a_corrupt_store_is_moved_aside_and_rebuilt_from_the_run_folders(
     assert "moved aside to history.sqlite.corrupt-" in finding
     assert list(report_dir.glob("history.sqlite.corrupt-*"))
     assert stored_runs(report_dir) == {first.run_dir.name, second.run_dir.name}
+
+
+def _figures(page: str) -> dict[str, list[str]]:
+    """Each chart's SVG by kind (``data-chart``), in page order."""
+    out: dict[str, list[str]] = {}
+    for kind, svg in re.findall(r'<figure class="chart" data-chart="([^"]+)">(.*?)</figure>',
+                                page, re.DOTALL):  # fmt: skip
+        out.setdefault(kind, []).append(svg)
+    return out
+
+
+def _dots(svg: str) -> dict[str, int]:
+    """Points drawn per series of a pygal chart, by the series' legend name."""
+    names = dict(re.findall(r'id="activate-serie-(\d+)" class="legend[^"]*">.*?<text[^>]*>'
+                            r"([^<]*)</text>", svg, re.DOTALL))  # fmt: skip
+    parts = re.split(r'<g class="series serie-(\d+) color-\d+"', svg)
+    out: dict[str, int] = {}
+    for index, drawn in zip(parts[1::2], parts[2::2], strict=True):
+        out[names[index]] = out.get(names[index], 0) + drawn.count('class="dot ')
+    return out
+
+
+def test_the_first_demo_like_run_draws_the_seeded_weeks_in_the_index_and_review(
+    pytester: pytest.Pytester, folder: Path
+) -> None:
+    from pytest_maintcheck.report.review import write_review
+    from pytest_maintcheck.sandbox.demo_history import DAYS, seed_demo_history
+
+    report_dir = pytester.path / "reports"
+    cfg = config(folder, system="Cardiology (demo sandbox)", env="demo")
+    cfg["healthChecks"][0]["service"] = "ecg-storage"  # the service the seed grows
+    # noon today: each seeded run on its own UTC day, whatever the hour the test runs at
+    seeded_at = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    assert seed_demo_history(cfg, report_dir, 50_000_000, seeded_at) == DAYS
+    run_checks(pytester, cfg, "test_daily_health.py", report_dir=report_dir)
+    assert len(run_dirs(report_dir)) == 1  # the seeded runs live in the store only
+
+    figures = _figures((report_dir / "index.html").read_text(encoding="utf-8"))
+    (availability,) = figures["availability"]
+    days = _dots(availability)
+    assert days["clinical-api"] == DAYS
+    assert days["ecg-storage"] == DAYS + 1  # and today's real run
+    (p95,) = figures["p95"]
+    assert _dots(p95)["ecg-viewer"] == DAYS
+    (storage,) = figures["storage"]
+    assert "projection" in storage
+    assert "capacity" in storage
+    assert _dots(storage)["ecg-storage"] == DAYS + 1
+    (database,) = figures["database"]
+    assert _dots(database)["primary"] == DAYS
+    assert "projection" in database
+    (verdicts,) = figures["verdicts"]
+    assert verdicts.count('<desc class="value">') >= DAYS + 1
+
+    month = f"{seeded_at - timedelta(days=1):%Y-%m}"  # always holds a seeded day
+    review = write_review(report_dir, month).read_text(encoding="utf-8")
+    table = review.split('id="review-availability"')[1].split("</table>")[0]
+    for service in ("clinical-api", "clinical-db", "sso", "ecg-viewer", "ecg-storage"):
+        assert f"<td>{service}</td>" in table, service
+
+
+def test_planned_maintenance_is_left_out_of_the_stores_uptime_and_the_status_page_shows_it(
+    pytester: pytest.Pytester, folder: Path, tmp_path: Path
+) -> None:
+    report_dir = pytester.path / "reports"
+    # 45 of 50 samples up
+    seed(report_dir, [(5 - i, {"health:files": {"samples": 10, "errorRate": 0.5 if i == 0 else 0}})
+                      for i in range(5)])  # fmt: skip
+    now = datetime.now(UTC)
+    window = {"name": "disk-swap", "targets": ["files"], "reason": "replacing the array",
+              "start": iso(now - timedelta(hours=1)),
+              "end": iso(now + timedelta(hours=1))}  # fmt: skip
+    planned = run_checks(pytester, config(tmp_path / "missing", maintenanceWindows=[window]),
+                         "test_daily_health.py", report_dir=report_dir)  # fmt: skip
+    assert health(planned.run_dir)["inMaintenance"] is True
+    assert health(planned.run_dir)["metrics"]["errorRate"] == 1.0  # failed, in the window
+    with using(HistorySettings(), report_dir) as store:
+        left_out = store.in_maintenance("Cardiology", "production", "2000", ["health"])
+    assert left_out == {(planned.run_dir.name, "health", "files")}  # visible in the store
+
+    later = run_checks(pytester, config(folder), "test_daily_health.py", report_dir=report_dir)
+    check = health(later.run_dir)
+    samples = int(check["metrics"]["samples"])
+    # the window's failed samples are not counted: 45 of 50 seeded, and this run's
+    assert check["metrics"]["uptime"] == pytest.approx((45 + samples) / (50 + samples))
+    assert check["details"]["uptime"]["runs"] == 6
+    status = (report_dir / "status.html").read_text(encoding="utf-8")
+    # the store's window figure, not the two run folders here (one down, one up)
+    assert f"{check['metrics']['uptime'] * 100:.2f}% uptime (30 days)" in status

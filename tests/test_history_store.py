@@ -248,3 +248,49 @@ def test_history_config_defaults_and_a_dsn_password_from_the_environment(tmp_pat
     loaded = load_config(path, environ={"HISTORY_PW": "s3cret-history"})
     assert loaded.history.window == 90 * 86400.0
     assert "s3cret-history" in loaded.secrets  # masked wherever it could be shown
+
+
+def test_a_version_1_store_is_migrated_and_keeps_planned_maintenance_apart(
+    settings: HistorySettings, tmp_path: Path
+) -> None:
+    from pytest_maintcheck.history.postgres import PostgresStore
+    from pytest_maintcheck.history.sqlite import SqliteStore
+    from pytest_maintcheck.history.store import MIGRATIONS, HistoryStore
+
+    old: HistoryStore = (
+        PostgresStore(settings.dsn) if settings.dsn else SqliteStore(tmp_path / STORE_NAME)
+    )
+    with old, old._write() as cur:  # the store as maintcheck with schema 1 left it
+        cur.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        for statement in MIGRATIONS[1]:
+            cur.execute(statement)
+        old._set_meta(cur, "schema_version", "1")
+        cur.execute(
+            old._sql(
+                "INSERT INTO checks (run_id, check_key, target, system, environment, host, at, "
+                "verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            ("20260101T000000.000Z-a", "health", "api", "S", "prod", "r", "2026-01-01T00:00:00Z",
+             "pass"),
+        )  # fmt: skip
+        cur.execute(
+            old._sql(
+                "INSERT INTO runs (run_id, system, environment, host, started_at, source, "
+                "checks_recorded) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ),
+            ("20260101T000000.000Z-a", "S", "prod", "r", "2026-01-01T00:00:00Z", "run", 1),
+        )
+    planned = StoredCheck("health", "api", "2026-01-02T00:00:00Z", "violation",
+                          measurements={"errorRate": 1.0}, in_maintenance=True)  # fmt: skip
+    with using(settings, tmp_path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 3
+        store.record_runs([StoredRun("20260102T000000.000Z-b", "S", "prod", "r",
+                                     "2026-01-02T00:00:00Z", checks=(planned,))])  # fmt: skip
+        first, second = store.runs_between("2026")
+        assert [c.in_maintenance for c in first.checks] == [False]  # the default for old rows
+        assert second.checks == (planned,)
+        assert store.in_maintenance("S", "prod", "2026", ["health"]) == {
+            ("20260102T000000.000Z-b", "health", "api")
+        }
+        assert store.runs_between("2026", "2026-01-02T00:00:00Z", {("S", "prod")}) == [first]
+        assert store.runs_between("2026", None, {("S", "demo")}) == []

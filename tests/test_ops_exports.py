@@ -17,9 +17,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from example_config import EXAMPLE, example_environ
 from pytest_maintcheck.cli import main
+from pytest_maintcheck.export.schedule import SECTIONS
+from pytest_maintcheck.targets import TARGETS
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "maintcheck.yaml"
 SEED_SCRIPT_KEYS = {"name", "purpose", "schedule", "parameters", "dependencies", "logging"}
 
 
@@ -34,9 +36,14 @@ def _out(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().out
 
 
+# the example's channel URLs are secrets: the exports name a channel, never print its URL
+SECRET_ENV = example_environ(OPS_WEBHOOK_URL="https://hooks.example.invalid/T000")
+
+
 @pytest.fixture
 def example(monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("OPS_WEBHOOK_URL", "https://hooks.example.invalid/T000")
+    for name, value in SECRET_ENV.items():
+        monkeypatch.setenv(name, value)
     return EXAMPLE
 
 
@@ -59,7 +66,8 @@ def test_rules_mirror_the_thresholds_and_pass_promtool(
     assert f"{series} > 800" in exprs
     cache = 'maintcheck_check_metric{target="primary",metric="cacheHitRatio"}'
     assert f"{cache} < 0.9" in exprs  # lower is worse: the comparison turns around
-    assert "hooks.example.invalid" not in text  # a channel is named, its secret URL never
+    for secret in SECRET_ENV.values():  # a channel is named, its secret URL never
+        assert secret not in text
 
 
 def _site(tmp_path: Path) -> Path:
@@ -195,10 +203,14 @@ def test_schedule_gives_each_suite_a_maintenance_script_record(
     for record in records:
         assert set(record) == SEED_SCRIPT_KEYS
         assert set(record["logging"]) == {"level", "output"}
-    daily, weekly, _monthly = records
+    daily, weekly, monthly = records
     assert daily["schedule"] == "15 2 * * *"
     assert "healthChecks: clinical-api" in daily["dependencies"]
     assert "backups: clinical-nightly" in weekly["dependencies"]
+    assert "backups: cluster" in weekly["dependencies"]  # a pgBackRest stanza
+    assert "pgbackrest (its catalog, WAL archive and restore tests)" in weekly["dependencies"]
+    assert "replication: primary" in daily["dependencies"]
+    assert "configReview: primary" in monthly["dependencies"]
     assert daily["parameters"]["exitStatus"]["75"].startswith("another run")
     as_json = json.loads(_out(capsys, "schedule", "--config", str(example), "--json"))
     assert as_json == records
@@ -248,3 +260,15 @@ def test_usage_errors_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert "config not found" in err
     assert "--retention" in err
+
+
+def test_each_target_section_belongs_to_a_suite_schedule() -> None:
+    """A section renamed or added in targets.TARGETS (as the physical backups split `backups`)
+    would otherwise drop out of every suite's dependencies without a word."""
+    sections = {kind.section for kind in TARGETS.values()}
+    listed = [name for names in SECTIONS.values() for name in names]
+    assert set(listed) - sections == set(), "named in schedule.SECTIONS, unknown to TARGETS"
+    unplaced = {s for s in sections - set(listed) if not s.startswith("metrics (suite: ")}
+    # a subset of a section a suite already lists is reached through it
+    unplaced = {s for s in unplaced if s.split(" ")[0] not in {n.split(" ")[0] for n in listed}}
+    assert unplaced == set(), "a TARGETS section no suite's schedule names"

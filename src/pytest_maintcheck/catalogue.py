@@ -130,6 +130,16 @@ CAPACITY = Category(
         "NIST SP 800-53 AU-4 audit log storage capacity",
     ),
 )
+CHANGE = Category(
+    "Change management: rollback plan and impact assessment",
+    (
+        "HIPAA 164.308(a)(7)(ii)(B) disaster recovery plan",
+        "HIPAA 164.308(a)(8) evaluation",
+        "NIST SP 800-53 CM-3 configuration change control",
+        "NIST SP 800-53 CM-4 impact analysis",
+        "NIST SP 800-53 CP-10",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -353,6 +363,68 @@ CHECKS: dict[str, CheckSpec] = {
             *_RECOVERY,
         ),
         _spec(
+            "physical_backup_freshness",
+            "weekly",
+            "Physical backup freshness",
+            "critical",
+            CONTINGENCY,
+            "availability",
+            "Check the pgBackRest/Barman schedule and log, and take a backup now.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "physical_backup_size",
+            "weekly",
+            "Physical backup size change",
+            "high",
+            CONTINGENCY,
+            "availability",
+            "Compare the backup set with the previous one: a shrunken cluster lost data.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "wal_continuity",
+            "weekly",
+            "WAL archive continuity",
+            "critical",
+            CONTINGENCY,
+            "availability",
+            "Find why segments are missing (archive_command, retention, storage); take a new "
+            "full backup so point-in-time recovery starts after the gap.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "physical_restore",
+            "weekly",
+            "Physical restore and point-in-time recovery test",
+            "critical",
+            CONTINGENCY,
+            "availability",
+            "Fix what stopped the restore or the recovery (backup, WAL archive, target time), "
+            "or speed recovery up to meet the RTO.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "wal_archiving",
+            "daily",
+            "WAL archiving",
+            "critical",
+            CONTINGENCY,
+            "availability",
+            "Fix archive_command (its error is in the server log) before pg_wal fills the disk.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "replication",
+            "daily",
+            "Streaming replication",
+            "high",
+            CONTINGENCY,
+            "availability",
+            "Restart or rebuild the missing or lagging standby; drop slots no standby uses.",
+            *_RECOVERY,
+        ),
+        _spec(
             "failed_logins",
             "daily",
             "Failed logins",
@@ -536,6 +608,27 @@ CHECKS: dict[str, CheckSpec] = {
             CAPACITY,
             "performance",
             "Plan storage for the database's growth and investigate the statements slowing down.",
+            *_RECOVERY,
+        ),
+        _spec(
+            "host_capacity",
+            "monthly",
+            "Host capacity projection",
+            "high",
+            CAPACITY,
+            "availability",
+            "Free space or grow the filesystem, or add memory, before the projected date.",
+            *_RECOVERY,
+        ),
+        _spec(  # runs only in a change run, in every suite (change_hooks.py)
+            "rollback_point",
+            "daily",
+            "Verified rollback point before a deploy",
+            "critical",
+            CHANGE,
+            "availability",
+            "Run the restore test (pytest -m weekly -k backup_restore) and deploy only once a "
+            "recent backup of each database restores.",
             *_RECOVERY,
         ),
         _spec(

@@ -132,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     from pytest_maintcheck.incident_cli import add_parser as add_incident
 
     add_incident(sub)
+    from pytest_maintcheck.change_cli import add_parser as add_changes
+
+    add_changes(sub)
     return parser
 
 
@@ -173,6 +176,10 @@ def _main(argv: list[str] | None) -> int:
         from pytest_maintcheck import incident_cli
 
         return incident_cli.run(args)
+    if args.command == "changes":
+        from pytest_maintcheck import change_cli
+
+        return change_cli.run(args)
     from pytest_maintcheck.config import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")
@@ -205,6 +212,7 @@ def _review(month: str | None, report_dir: Path, config: Path | None, output: Pa
 
     month = month or last_month(datetime.now(UTC).date())
     waivers: list[dict[str, str]] = []
+    settings, systems = None, None  # without a config: the store in the report folder, every system
     if config is not None:
         try:
             loaded = load_config(config)
@@ -215,11 +223,14 @@ def _review(month: str | None, report_dir: Path, config: Path | None, output: Pa
             {"check": w.check, "justification": w.justification, "expires": w.expires.isoformat()}
             for w in loaded.waivers
         ]
+        settings, systems = loaded.history, {(loaded.system, loaded.environment)}
     if not report_dir.is_dir():
         print(f"maintcheck: {report_dir}: no such report folder", file=sys.stderr)
         return EXIT_USAGE
     try:
-        path = write_review(report_dir, month, output=output, waivers=waivers)
+        path = write_review(
+            report_dir, month, settings=settings, systems=systems, output=output, waivers=waivers
+        )
     except ReviewError as exc:
         print(f"maintcheck: {exc}", file=sys.stderr)
         return EXIT_USAGE

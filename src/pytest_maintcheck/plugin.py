@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_maintcheck import suite_fixtures
 from pytest_maintcheck.catalogue import SUITES, CheckSpec
 from pytest_maintcheck.config import Config, ConfigError
 from pytest_maintcheck.errors import MeasurementError
@@ -47,6 +48,14 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "type",
         "MaintenanceLog.type (default: routine)",
         {"choices": ("routine", "emergency", "update")},
+    ),
+    ("change", "the change (ticket) this run belongs to; implies --maintcheck-type update", {}),
+    ("version", "the version the change deploys (needs --maintcheck-change)", {}),
+    (
+        "baseline",
+        "compare with the last run before the change (auto) or a run id (needs "
+        "--maintcheck-change)",
+        {},
     ),
     (
         "file-mode",
@@ -110,6 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.shared_dir = Path(workerinput["maintcheck_shared_dir"])
     config.stash[STATE] = state
     config.pluginmanager.register(AssessmentFixture(), "maintcheck-assessment")
+    config.pluginmanager.register(suite_fixtures, "maintcheck-suite-fixtures")  # measurements
     if state.config_path is None or _shows_only(config):
         return  # without a config (or for --help/--markers) the plugin stays out of the way
     try:
@@ -120,6 +130,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(SiteChecks(state), "maintcheck-site-checks")
     state.records = _executes_checks(config)
+    from pytest_maintcheck.change_hooks import ChangeHooks, change_run_for  # issue 17
+
+    state.change = change_run_for(state, lambda name: _option(config, name))
+    config.pluginmanager.register(ChangeHooks(state, state.change), "maintcheck-change")
     if not state.records:
         return  # --collect-only, --setup-plan, --setup-only, --fixtures: no check body runs
     if not state.is_worker:
@@ -575,6 +589,15 @@ def capacity_history(request: pytest.FixtureRequest) -> Any:
     from pytest_maintcheck.history.window import CAPACITY_CHECKS, CAPACITY_METRICS, read_window
 
     return read_window(request.config.stash[STATE], CAPACITY_CHECKS, CAPACITY_METRICS)
+
+
+@pytest.fixture(scope="session")
+def host_history(request: pytest.FixtureRequest) -> Any:
+    """Every host_resources measurement over the history window (one usage per mount)."""
+    from pytest_maintcheck.history.capacity import HOST_CHECK
+    from pytest_maintcheck.history.window import read_window
+
+    return read_window(request.config.stash[STATE], (HOST_CHECK,))
 
 
 # ---------------------------------------------------------------------------- running

@@ -226,8 +226,9 @@ def database_records(results: Sequence[CheckResult], now: str) -> list[dict[str,
     by_db: dict[str, dict[str, Any]] = {}
     for r in results:
         name = r.details.get("database")
-        if not name or r.category != DATABASE.name:
-            continue
+        database_check = r.category == DATABASE.name
+        if not name or not (database_check or "dbMetrics" in r.details):
+            continue  # replication and archiving (contingency checks) add their dbMetrics
         record = by_db.setdefault(
             name,
             {

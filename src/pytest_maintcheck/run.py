@@ -69,6 +69,7 @@ class RunState:
     reruns: dict[str, int] = field(default_factory=dict)
     signer: Any = None  # chain.Signer when signing is configured: signs each run's log
     history_problems: list[str] = field(default_factory=list)  # the store could not be written
+    change: Any = None  # change_run.ChangeRun when the run belongs to a change (issue 17)
 
     @classmethod
     def from_options(cls, rootdir: Path, option: Callable[[str], Any], is_worker: bool) -> RunState:
@@ -87,7 +88,9 @@ class RunState:
             report_dir=report_dir,
             fail_on=option("maintcheck_fail_on") or "violation",
             apply=bool(option("maintcheck_apply")),
-            maintenance_type=option("maintcheck_type") or "routine",
+            # a run given --maintcheck-change is an update unless told otherwise (issue 17)
+            maintenance_type=option("maintcheck_type")
+            or ("update" if option("maintcheck_change") else "routine"),
             is_worker=is_worker,
         )
         given_mode = option("maintcheck_file_mode")
@@ -346,6 +349,8 @@ class RunState:
                 crashed=self.crashed,
                 previous_incidents=previous,
             )
+            if self.change is not None:
+                self.change.annotate(records)  # before the history store records the run
             from pytest_maintcheck.history.capacity import review_record
 
             review = review_record(self.results.values())
@@ -364,6 +369,7 @@ class RunState:
                     self.file_mode,
                     signer=self.signer,
                     index=index,
+                    history=self.config.history,
                 )
             except OSError as exc:  # a full disk: no partial file stays, the summary says which
                 if self.planned_run_dir.is_dir():

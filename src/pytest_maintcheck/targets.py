@@ -42,7 +42,23 @@ TARGETS: dict[str, TargetKind] = {
     "maintained_database": TargetKind(
         "databaseMaintenance", lambda c: c.database_maintenance, lambda t: t.database
     ),
-    "backup": TargetKind("backups", lambda c: c.backups, lambda t: t.name),
+    "backup": TargetKind(
+        "backups (kind: pg_dump or files)",
+        lambda c: [b for b in c.backups if not b.physical],
+        lambda t: t.name,
+    ),
+    "physical_backup": TargetKind(
+        "backups (kind: pgbackrest or barman)",
+        lambda c: [b for b in c.backups if b.physical],
+        lambda t: t.name,
+    ),
+    "restored_physical_backup": TargetKind(
+        "backups (kind: pgbackrest or barman, with restoreTest)",
+        lambda c: [b for b in c.backups if b.physical and b.restore_test],
+        lambda t: t.name,
+    ),
+    "replication_target": TargetKind("replication", lambda c: c.replication, lambda t: t.database),
+    "archiving_target": TargetKind("archiving", lambda c: c.archiving, lambda t: t.database),
     "pg_dump_backup": TargetKind(
         "backups (kind: pg_dump with restoreTest)",
         lambda c: [b for b in c.backups if b.kind == "pg_dump" and b.restore_test],
@@ -127,5 +143,15 @@ TARGETS: dict[str, TargetKind] = {
         lambda t: t.name,
     ),
     "host": TargetKind("hosts", lambda c: c.hosts, lambda t: t.name),
+    # issue 17: the databases a deploy needs a verified rollback point of
+    "rollback_database": TargetKind(
+        "changeManagement.rollbackPoint",
+        lambda c: (
+            c.change_management.rollback_point.databases
+            if c.change_management and c.change_management.rollback_point
+            else ()
+        ),
+        lambda t: str(t),
+    ),
     "pooler": TargetKind("pooling", lambda c: c.pooling, lambda t: t.name),
 }

@@ -92,6 +92,8 @@ def _paths(config: Config) -> Iterator[tuple[str, Path, str]]:
         if h.ca_file:
             yield f"healthChecks[{i}].caFile", h.ca_file, "file"
     for i, b in enumerate(config.backups):
+        if b.physical:  # read through pgbackrest/barman, which name what they miss
+            continue
         yield f"backups[{i}].location", b.location, "dir"
         if b.checksums:
             yield f"backups[{i}].checksums", b.location / b.checksums, "file"

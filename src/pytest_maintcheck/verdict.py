@@ -102,6 +102,12 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("sharedBuffers", "ratio", label="shared_buffers of host memory"),
     Metric("memoryCommitment", "ratio", label="worst-case PostgreSQL memory of host memory"),
     Metric("effectiveCache", "ratio", label="effective_cache_size of host memory"),
+    Metric("archiveMaxAge", "seconds", label="time since the last archived WAL segment"),
+    Metric("archiveFailures", "count", label="failed archive attempts since the last success"),
+    Metric("replayLag", "seconds", label="replay lag"),
+    Metric("replayLagBytes", "bytes", label="replay lag"),
+    Metric("slotRetained", "bytes", label="WAL retained by the slot"),
+    Metric("walGaps", "count", label="missing WAL segments"),
 )
 
 
@@ -292,10 +298,13 @@ class Assessment:
         action: str | None = None,
         key: str | None = None,
         severity: str | None = None,
+        missing: str | None = None,
     ) -> Verdict:
         """Record a metric and judge it; a crossed threshold becomes a finding.
 
-        ``severity`` (low|medium|high|critical) is that finding's, as for add_finding.
+        ``severity`` (low|medium|high|critical) is that finding's, as for add_finding. A value
+        of None was not measured: it never passes silently, a note says so with ``missing``,
+        the reason (a check that could not measure at all raises a MeasurementError instead).
         """
         if threshold is None:
             return Verdict.PASS
@@ -303,6 +312,11 @@ class Assessment:
         self.metrics[key or name] = value
         self.thresholds[key or name] = threshold.to_json()
         if value is None:
+            what = f"{subject}: " if subject else ""
+            self.add_finding(
+                Verdict.PASS,
+                f"{what}{threshold.about.label or name} not measured: {missing or 'no value'}",
+            )
             return Verdict.PASS
         return self._judged(threshold, value, subject=subject, action=action, severity=severity)
 

@@ -38,6 +38,12 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, object]] = {
         "perSource": {"warn": 20, "fail": 50},
         "ratio": {"warn": 0.2, "fail": 0.5},
     },
+    "replication": {
+        "replayLag": {"warn": "30s", "fail": "5m"},
+        "replayLagBytes": {"warn": "1GB", "fail": "16GB"},
+        "slotRetained": {"warn": "5GB", "fail": "20GB"},
+    },
+    "archiving": {"archiveMaxAge": "15m"},
 }
 DEFAULT_SIZE_CHANGE: dict[str, object] = {"warn": 0.2, "fail": 0.5}  # a backup that halved fails
 
@@ -65,6 +71,7 @@ class Defaults:
     backup_max_age: float = 26 * 3600.0  # a daily backup, with two hours' slack
     restore_max_duration: float = 1800.0
     restore_jobs: int = 2
+    backup_tool_timeout: float = 120.0  # each pgbackrest/barman command, not the restore
     # certificates[]
     certificate_port: int = 443
     certificate_timeout: float = 10.0

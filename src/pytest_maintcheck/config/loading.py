@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 from pytest_maintcheck.config.defaults import DEFAULT_SIZE_CHANGE, DEFAULT_THRESHOLDS, DEFAULTS
 from pytest_maintcheck.config.model import (
+    PHYSICAL_KINDS,
     AccessReview,
     AccessSource,
+    ArchivingTarget,
     Backup,
     Certificate,
     Config,
@@ -44,6 +46,7 @@ from pytest_maintcheck.config.model import (
     Path_,
     Policy,
     Probing,
+    ReplicationTarget,
     RestoreTest,
     Rotation,
     SecurityMonitoring,
@@ -78,6 +81,7 @@ _NAME_KEYS = frozenset(
 # deep nesting long before they cost memory, time or a RecursionError
 MAX_NESTING = 64
 MAX_VALUES = 100_000
+_REPLICATION = DEFAULT_THRESHOLDS["replication"]
 
 
 # ---------------------------------------------------------------------------- loading
@@ -378,6 +382,12 @@ class _Builder:
         }
         metrics = tuple(self._metric(i, m, databases) for i, m in enumerate(raw.get("metrics", [])))
         self._unique("metrics", [m.name for m in metrics], "name")
+        replication = tuple(
+            self._replication(i, r) for i, r in enumerate(raw.get("replication", ()))
+        )
+        archiving = tuple(self._archiving(i, a) for i, a in enumerate(raw.get("archiving", ())))
+        self._unique("replication", [r.database for r in replication], "database")
+        self._unique("archiving", [a.database for a in archiving], "database")
         waivers = tuple(self._waiver(i, w) for i, w in enumerate(raw.get("waivers", [])))
         webhooks = {
             name: ch["webhook"]
@@ -393,6 +403,9 @@ class _Builder:
         from pytest_maintcheck.config_operations import build_operations
 
         operations = build_operations(self, raw)
+        from pytest_maintcheck.change_config import build_change_management
+
+        change_management = build_change_management(self, raw)
         return Config(
             path=self.path,
             version=raw["version"],
@@ -409,6 +422,8 @@ class _Builder:
             policies=policies,
             site_checks=site_checks,
             metrics=metrics,
+            replication=replication,
+            archiving=archiving,
             capacity_days_to_full=self.threshold(
                 ("capacity", "daysToFull"),
                 "daysToFull",
@@ -432,6 +447,7 @@ class _Builder:
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             public_names=frozenset(self.reader.public),
             **operations,
+            change_management=change_management,
         )
 
     def _signing(self, raw: dict[str, Any] | None) -> Signing | None:
@@ -530,7 +546,13 @@ class _Builder:
             thresholds=self.thresholds((*path, "thresholds"), h.get("thresholds"), defaults),
             alert_channels=tuple(alerts.get("channels", ())),
             escalation=tuple(alerts.get("escalation", ())),
+            version_pointer=self._version_pointer(path, kind, h.get("versionPointer")),
         )
+
+    def _version_pointer(self, path: Path_, kind: str, pointer: str | None) -> str | None:
+        if pointer is not None and kind != "api":
+            raise self.fail((*path, "versionPointer"), "only an api health check has a body")
+        return pointer
 
     def _refuse_written_credentials(self, where: Path_) -> None:
         """A password or token written into a URL in the file is refused, as in a DSN."""
@@ -578,10 +600,15 @@ class _Builder:
         if database is not None:
             self.database_ref((*path, "database"), database)
         restore = None
-        if "restoreTest" in b:
+        if "restoreTest" in b and b["kind"] in PHYSICAL_KINDS:
+            restore = self._physical_restore((*path, "restoreTest"), b["restoreTest"])
+        elif "restoreTest" in b:
             r = b["restoreTest"]
             if b["kind"] != "pg_dump":
                 raise self.fail((*path, "restoreTest"), "restoreTest needs kind: pg_dump")
+            for key in ("targetTime", "dbname", "user", "scratchDir"):
+                if key in r:
+                    raise self.fail((*path, "restoreTest", key), f"{key} is for physical backups")
             target = r.get("target", database)
             if target is None:
                 raise self.fail((*path, "restoreTest", "target"), "give target (a databases key)")
@@ -601,8 +628,8 @@ class _Builder:
         return Backup(
             name=b["name"],
             kind=b["kind"],
-            location=self.file(b["location"]) or Path(),
-            pattern=b["pattern"],
+            location=self.file(b.get("location")) or Path(),
+            pattern=b.get("pattern", ""),
             database=database,
             max_age=self.duration((*path, "maxAge"), b.get("maxAge"), DEFAULTS.backup_max_age),
             checksums=b.get("checksums"),
@@ -612,6 +639,80 @@ class _Builder:
             restore_test=restore,
             rotation=rotation,
             severity=b.get("severity"),
+            stanza=b.get("stanza"),
+            tool_config=self.file(b.get("config")),
+            server=b.get("server"),
+            timeout=self.duration(
+                (*path, "timeout"), b.get("timeout"), DEFAULTS.backup_tool_timeout
+            ),
+        )
+
+    def _physical_restore(self, path: Path_, r: dict[str, Any]) -> RestoreTest:
+        """A pgbackrest/barman restoreTest: a scratch data directory, never a databases target."""
+        if "target" in r or "jobs" in r:
+            key = "target" if "target" in r else "jobs"
+            raise self.fail(
+                (*path, key), f"{key} is for pg_dump; a physical restore gets its own server"
+            )
+        when = r.get("targetTime", "latest")
+        target_time = None
+        if when != "latest":
+            try:
+                target_time = datetime.fromisoformat(str(when))
+            except ValueError:
+                target_time = None
+            if target_time is None or target_time.tzinfo is None:
+                raise self.fail(
+                    (*path, "targetTime"),
+                    "expected latest or a time with its zone like 2026-05-01T03:00:00Z, "
+                    f"got {when!r}",
+                )
+        return RestoreTest(
+            max_duration=self.duration(
+                (*path, "maxDuration"), r.get("maxDuration"), DEFAULTS.restore_max_duration
+            ),
+            expect_tables=tuple(r.get("expectTables", ())),
+            min_rows=tuple(sorted(r.get("minRows", {}).items())),
+            target_time=target_time,
+            dbname=r.get("dbname"),
+            user=r.get("user"),
+            scratch_dir=self.file(r.get("scratchDir")),
+        )
+
+    def _replication(self, i: int, r: dict[str, Any]) -> ReplicationTarget:
+        path: Path_ = ("replication", i)
+        standbys = r.get("standbys")
+        names = tuple(standbys) if isinstance(standbys, list) else ()
+        return ReplicationTarget(
+            database=self.database_ref((*path, "database"), r["database"]),
+            standbys=len(names) if names else standbys,
+            standby_names=names,
+            replay_lag=self.threshold(
+                (*path, "replayLag"), "replayLag", r.get("replayLag", _REPLICATION["replayLag"])
+            ),
+            replay_lag_bytes=self.threshold(
+                (*path, "replayLagBytes"),
+                "replayLagBytes",
+                r.get("replayLagBytes", _REPLICATION["replayLagBytes"]),
+            ),
+            slot_retained=self.threshold(
+                (*path, "slotRetained"),
+                "slotRetained",
+                r.get("slotRetained", _REPLICATION["slotRetained"]),
+            ),
+            severity=r.get("severity"),
+        )
+
+    def _archiving(self, i: int, a: dict[str, Any]) -> ArchivingTarget:
+        path: Path_ = ("archiving", i)
+        return ArchivingTarget(
+            database=self.database_ref((*path, "database"), a["database"]),
+            archive_max_age=self.threshold(
+                (*path, "archiveMaxAge"),
+                "archiveMaxAge",
+                a.get("archiveMaxAge", DEFAULT_THRESHOLDS["archiving"]["archiveMaxAge"]),
+            ),
+            severity=a.get("severity"),
         )
 
     def _certificate(self, i: int, c: dict[str, Any]) -> Certificate:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_maintcheck.notify import AlertSettings
 
 if TYPE_CHECKING:
+    from pytest_maintcheck.change_config import ChangeManagement
     from pytest_maintcheck.config_operations import (
         ConfigReview,
         Encryption,
@@ -84,6 +85,7 @@ class HealthCheck:
     thresholds: Thresholds = Thresholds()
     alert_channels: tuple[str, ...] = ()
     escalation: tuple[str, ...] = ()
+    version_pointer: str | None = None  # RFC 6901 pointer to the running version in the body
 
     @property
     def endpoint(self) -> str:
@@ -108,6 +110,11 @@ class RestoreTest:
     expect_tables: tuple[str, ...] = ()
     min_rows: tuple[tuple[str, int], ...] = ()
     jobs: int = DEFAULTS.restore_jobs
+    # physical restores (pgbackrest, barman): None is `latest`, the end of the archived WAL
+    target_time: datetime | None = None
+    dbname: str | None = None  # where expectTables live; default the source DSN's, else postgres
+    user: str | None = None  # the role queried as; default the source DSN's, else postgres
+    scratch_dir: Path | None = None  # where the scratch data directory goes; default: temp
 
 
 @dataclass(frozen=True)
@@ -120,15 +127,46 @@ class Rotation:
 @dataclass(frozen=True)
 class Backup:
     name: str
-    kind: str
-    location: Path
-    pattern: str
+    kind: str  # pg_dump | files | pgbackrest | barman
+    location: Path = Path()  # pg_dump and files only
+    pattern: str = ""
     database: str | None = None
     max_age: float = DEFAULTS.backup_max_age
     checksums: str | None = None
     size_change: Threshold | None = None
     restore_test: RestoreTest | None = None
     rotation: Rotation | None = None
+    severity: str | None = None
+    stanza: str | None = None  # pgbackrest
+    tool_config: Path | None = None  # pgbackrest --config
+    server: str | None = None  # barman
+    timeout: float = DEFAULTS.backup_tool_timeout  # each pgbackrest/barman command, not the restore
+
+    @property
+    def physical(self) -> bool:
+        return self.kind in PHYSICAL_KINDS
+
+
+PHYSICAL_KINDS = ("pgbackrest", "barman")
+
+
+@dataclass(frozen=True)
+class ReplicationTarget:
+    """Standbys a primary must have (or a standby's own receiver), lag and slot limits."""
+
+    database: str
+    standbys: int | None = None  # how many streaming standbys a primary must have
+    standby_names: tuple[str, ...] = ()  # their application_name, when listed by name
+    replay_lag: Threshold | None = None
+    replay_lag_bytes: Threshold | None = None
+    slot_retained: Threshold | None = None
+    severity: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchivingTarget:
+    database: str
+    archive_max_age: Threshold | None = None
     severity: str | None = None
 
 
@@ -338,6 +376,8 @@ class Config:
     policies: tuple[Policy, ...] = ()
     site_checks: Mapping[str, tuple[SiteTarget, ...]] = field(default_factory=dict)
     metrics: tuple[MetricCheck, ...] = ()
+    replication: tuple[ReplicationTarget, ...] = ()
+    archiving: tuple[ArchivingTarget, ...] = ()
     capacity_days_to_full: Threshold | None = None
     probing: Probing = Probing()
     capacity_trend_factor: float = 1.5  # a latest value this many times its baseline: a warning
@@ -359,6 +399,7 @@ class Config:
     pooling: tuple[Pooler, ...] = ()
     security_patches: SecurityPatches | None = None
     encryption: Encryption | None = None
+    change_management: ChangeManagement | None = None  # issue 17, built in change_config.py
 
     def database(self, name: str) -> Database:
         return self.databases[name]

@@ -25,11 +25,36 @@ ON_CALENDAR = {
     "monthly": "*-*-01 04:15:00",
 }
 TIMEOUT = {"daily": "2h", "weekly": "6h", "monthly": "6h"}  # a hung run is stopped, then reported
-# the config sections each suite reaches (a metrics entry belongs to its own suite)
+# the config sections each suite reaches, named as in targets.TARGETS (a metrics entry belongs
+# to its own suite); tests/test_ops_exports.py holds this table to TARGETS so neither drifts
 SECTIONS = {
-    "daily": ("healthChecks", "securityMonitoring.authLog", "securityMonitoring.sessions"),
-    "weekly": ("databaseMaintenance", "backups", "healthChecks (with several endpoints)"),
-    "monthly": ("certificates", "accessReview", "dependencies", "policies"),
+    "daily": (
+        "healthChecks",
+        "hosts",
+        "replication",
+        "archiving",
+        "securityMonitoring.authLog",
+        "securityMonitoring.sessions",
+    ),
+    "weekly": (
+        "databaseMaintenance",
+        "backups (kind: pg_dump or files)",
+        "backups (kind: pgbackrest or barman)",
+        "healthChecks (with several endpoints)",
+        "pooling",
+        "configReview (with host)",
+    ),
+    "monthly": (
+        "certificates",
+        "accessReview",
+        "dependencies",
+        "policies",
+        "configReview",
+        "securityPatches",
+        "encryption",
+        "encryption.atRest",
+        "healthChecks (type: storage)",  # the capacity review projects its history
+    ),
 }
 
 
@@ -127,8 +152,11 @@ def _dependencies(config: Config, suite: str) -> Iterator[str]:
             if entry not in seen:
                 seen.add(entry)
                 yield entry
-    if suite == "weekly" and config.backups:
+    if suite == "weekly" and any(b.kind == "pg_dump" for b in config.backups):
         yield "pg_restore (PostgreSQL client, for restore tests)"
+    for tool in ("pgbackrest", "barman"):
+        if suite == "weekly" and any(b.kind == tool for b in config.backups):
+            yield f"{tool} (its catalog, WAL archive and restore tests)"
     yield "pytest-maintcheck (this package)"
 
 

@@ -12,13 +12,23 @@ from statistics import median
 from typing import Any
 
 from pytest_maintcheck.config import DatabaseMaintenanceTarget, HealthCheck
+from pytest_maintcheck.config_operations import Host
 from pytest_maintcheck.history.projections import Projection, describe, project
-from pytest_maintcheck.history.trends import MIN_BASELINE, Trend, daily_growth, trend
+from pytest_maintcheck.history.store import Point
+from pytest_maintcheck.history.trends import (
+    MIN_BASELINE,
+    MIN_SINCE_VERSION,
+    Trend,
+    VersionShift,
+    daily_growth,
+    trend,
+    version_shift,
+)
 from pytest_maintcheck.history.window import Window
 from pytest_maintcheck.units import format_duration, format_size
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
-REVIEW_CHECKS = ("storage_capacity", "database_capacity", "performance_trend")
+REVIEW_CHECKS = ("storage_capacity", "database_capacity", "performance_trend", "host_capacity")
 
 
 def _percent(value: float) -> str:
@@ -52,18 +62,24 @@ def _judge_projection(
     days_to_full: Threshold | None,
     action: str,
     show: Any,
+    key: str | None = None,
 ) -> None:
-    assessment.details["projection"] = projection.to_json()
+    """One projection judged; ``key`` names one of several (a host's mounts, its memory)."""
+    if key is None:
+        assessment.details["projection"] = projection.to_json()
+    else:
+        assessment.details.setdefault("projections", {})[key] = projection.to_json()
+    metric = "daysToFull" if key is None else f"daysToFull:{key}"
     text = describe(projection, what, show)
-    if projection.days is None:
-        assessment.metrics["daysToFull"] = None
+    if projection.days is None or days_to_full is None:
+        assessment.metrics[metric] = projection.days
         assessment.add_finding(Verdict.PASS, text)
         return
-    if days_to_full is None:
-        assessment.metrics["daysToFull"] = projection.days
-        assessment.add_finding(Verdict.PASS, text)
-        return
-    assessment.measure(days_to_full, round(projection.days, 1), subject=text, action=action)
+    judged = assessment.measure(
+        days_to_full, round(projection.days, 1), subject=text, action=action, key=metric
+    )
+    if key is not None and judged is Verdict.PASS:
+        assessment.notes.append(text)  # one of several: its date is said, not only its number
 
 
 def review_storage(
@@ -120,6 +136,76 @@ def review_database(
     )
 
 
+HOST_CHECK = "host_resources"  # the daily check whose measurements the host review projects
+
+
+def review_host(
+    window: Window, host: Host, days_to_full: Threshold | None, assessment: Assessment
+) -> None:
+    """Days until each filesystem of the host reaches its usage fail level (full without one),
+    and its memory in use its memory fail level, from the daily host_resources runs."""
+    if not _history_readable(window, assessment):
+        return
+    assessment.details["host"] = host.name
+    points = window.of(HOST_CHECK, host.name)
+    mounts = mounted(points)
+    if not mounts:
+        assessment.add_finding(
+            Verdict.PASS,
+            f"{host.name}: no filesystem measured by {HOST_CHECK} in the window "
+            f"({len({p.run_id for p in points})} run(s)); no projection yet",
+        )
+    limit, toward = _usage_level(host)
+    for mount in mounts:
+        _judge_projection(
+            assessment,
+            project(window.series(HOST_CHECK, host.name, f"usage:{mount}"), limit),
+            f"{host.name}:{mount} space used ({toward})",
+            days_to_full,
+            f"Free space on {host.name}:{mount} (old logs, WAL, old backups) or grow the "
+            "filesystem before the projected date; review the retention policy.",
+            _percent,
+            key=mount,
+        )
+    memory = host.thresholds.get("memory")
+    if memory is None or memory.fail is None:
+        assessment.add_finding(
+            Verdict.PASS, f"{host.name}: no memory fail level configured; memory not projected"
+        )
+    else:
+        _judge_projection(
+            assessment,
+            project(window.series(HOST_CHECK, host.name, "memory"), memory.fail),
+            f"{host.name} memory in use (toward its memory fail level)",
+            days_to_full,
+            f"Find what keeps growing in {host.name}'s memory (a leak, more connections, "
+            "caches) or add memory before the projected date.",
+            _percent,
+            key="memory",
+        )
+    dated = [
+        d for k, d in assessment.metrics.items() if k.startswith("daysToFull:") and d is not None
+    ]
+    assessment.metrics["daysToFull"] = min(dated) if dated else None  # the soonest, headline
+
+
+def mounted(points: Iterable[Point]) -> list[str]:
+    """The mount points the host's newest reading measured: one unmounted since is left out."""
+    usage = [p for p in points if p.metric.startswith("usage:")]
+    if not usage:
+        return []
+    newest = max(p.at for p in usage)
+    return sorted({p.metric.removeprefix("usage:") for p in usage if p.at == newest})
+
+
+def _usage_level(host: Host) -> tuple[float, str]:
+    """What a host's filesystems are projected toward: the usage fail level, else full."""
+    limit = host.thresholds.get("usage")
+    if limit is None or limit.fail is None:
+        return 1.0, "toward full"
+    return limit.fail, "toward its usage fail level"
+
+
 def _per_day(value: float) -> str:
     return f"{format_size(value)}/day"
 
@@ -127,14 +213,74 @@ def _per_day(value: float) -> str:
 def review_performance(
     window: Window, service: HealthCheck, factor: float, assessment: Assessment
 ) -> None:
-    """The service's latest p95 against the median of the window's earlier runs."""
+    """The service's p95 since its newest version change against the version before (when
+    its running version changed in the window), else its latest p95 against the median of
+    the window's earlier runs."""
     if not _history_readable(window, assessment):
         return
-    p95 = trend(window.series("health", service.service, "responseTime"))
-    _judge_trend(assessment, p95, factor, f"{service.service} p95", "responseTime", _ms)
+    shift = version_shift(window.versioned("health", service.service, "responseTime"))
+    if shift is not None:
+        assessment.details["versions"] = shift.to_json()
+    if shift is not None and shift.enough:
+        _judge_version_shift(assessment, shift, factor, service.service)
+    else:
+        if shift is not None:
+            assessment.add_finding(Verdict.PASS, _too_few_since(shift, service.service))
+        p95 = trend(window.series("health", service.service, "responseTime"))
+        _judge_trend(assessment, p95, factor, f"{service.service} p95", "responseTime", _ms)
     assessment.details["usagePatterns"] = usage_patterns(
         window, "health", service.service, ("requests",)
     )
+
+
+def _judge_version_shift(
+    assessment: Assessment, shift: VersionShift, factor: float, service: str
+) -> None:
+    """A warning when the p95 since the change is beyond the factor of the version before."""
+    ratio = shift.ratio or 0.0
+    assessment.metrics["responseTimeTrend"] = round(ratio, 3)
+    change = round(abs(ratio - 1) * 100)
+    was, now = _ms(shift.median_before), _ms(shift.median_since)
+    if change == 0:
+        said = (
+            f"{service}: p95 unchanged since {shift.since} ({was} on {shift.before}, {now} since)"
+        )
+    else:
+        moved = "rose" if ratio > 1 else "fell"
+        said = (
+            f"{service}: p95 {moved} {change}% since {shift.since} "
+            f"(from {was} on {shift.before} to {now})"
+        )
+    basis = (
+        f"; medians of {shift.runs_before} runs on {shift.before} and {shift.runs_since} "
+        f"since {shift.changed_at:%Y-%m-%d}"
+    )
+    if ratio > factor:
+        assessment.add_finding(
+            Verdict.DEGRADED,
+            f"{said}{basis}: x{ratio:.2f}, above the trend factor {factor:g}",
+            f"Compare {shift.since} with {shift.before} (release notes, new or changed queries, "
+            f"configuration, resources): fix or roll back the slowdown, or plan the capacity "
+            f"{shift.since} needs.",
+        )
+    else:
+        assessment.add_finding(Verdict.PASS, f"{said}{basis} (trend factor {factor:g})")
+
+
+def _too_few_since(shift: VersionShift, service: str) -> str:
+    """Why the versions are not compared, and what is judged instead."""
+    running = f"{service}: running {shift.since} since {shift.changed_at:%Y-%m-%d}"
+    compare = f"to compare its p95 with {shift.before}'s"
+    if shift.runs_since < MIN_SINCE_VERSION:
+        why = f"{shift.runs_since} run(s) on it, too few {compare} ({MIN_SINCE_VERSION} needed)"
+    elif shift.runs_before < MIN_BASELINE:
+        why = (
+            f"{shift.runs_before} run(s) on {shift.before} in the window, too few {compare} "
+            f"({MIN_BASELINE} needed)"
+        )
+    else:
+        why = f"its p95 on {shift.before} was {_ms(shift.median_before)}, nothing {compare}"
+    return f"{running}: {why}; the latest p95 is judged against the whole window instead"
 
 
 def _judge_trend(
@@ -182,6 +328,9 @@ def usage_patterns(
     return out
 
 
+_REVIEWED = ("window", "projection", "projections", "trends", "versions", "usagePatterns")
+
+
 def review_record(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """capacity-review.json: the projections, trends and usage patterns of this run's review."""
     entries = [
@@ -193,7 +342,8 @@ def review_record(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None
             **{
                 k: v
                 for k, v in (r.get("details") or {}).items()
-                if k in ("window", "projection", "trends", "usagePatterns")
+                if k
+                in ("window", "projection", "projections", "trends", "versions", "usagePatterns")
             },
             "summary": r.get("message", ""),
         }

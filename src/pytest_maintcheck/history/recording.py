@@ -76,6 +76,9 @@ def stored_run(results: Mapping[str, Any], log_record: Mapping[str, Any] | None,
             nodeid=str(r.get("nodeid") or ""),
             thresholds=r.get("thresholds") or {},
             measurements=measurements_of(r),
+            in_maintenance=bool(r.get("inMaintenance")),
+            version=str((r.get("details") or {}).get("version") or ""),
+            evidence=evidence_of(r),
         )
         for r in results.get("checks", [])
         if isinstance(r, dict) and r.get("verdict") != "skipped" and r.get("check")
@@ -93,7 +96,18 @@ def stored_run(results: Mapping[str, Any], log_record: Mapping[str, Any] | None,
         counts=results.get("counts") or {},
         source=source,
         checks=checks,
+        change=(log_record or {}).get("change"),
     )
+
+
+def evidence_of(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a later run reads back of a check besides numbers: the backup a restore test
+    restored (its file name and time), so a deploy gate can name its rollback point."""
+    details = result.get("details") or {}
+    newest = details.get("newest")
+    if result.get("check") != "backup_restore" or not isinstance(newest, dict):
+        return {}
+    return {"backup": newest.get("name"), "taken": newest.get("taken")}
 
 
 def record_run(

@@ -26,8 +26,9 @@ class SqliteStore(HistoryStore):
     def __init__(self, path: Path, mode: int = 0o600, timeout: float = BUSY_TIMEOUT) -> None:
         self.path, self.where, self.timeout = path, str(path), timeout
         self.conn: sqlite3.Connection | None = None
+        created = False
         try:
-            _create(path, mode)
+            created = _create(path, mode)
             self.conn = sqlite3.connect(
                 path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
@@ -36,6 +37,8 @@ class SqliteStore(HistoryStore):
             self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a crash loses no commit
         except (sqlite3.Error, OSError) as exc:
             self.close()
+            if created:  # a full disk: no empty store file is left behind
+                _remove_if_empty(path)
             raise self.unavailable(exc) from None
 
     def unavailable(self, exc: Exception) -> HistoryUnavailable:
@@ -82,13 +85,23 @@ class SqliteStore(HistoryStore):
         return cur.fetchone() is not None
 
 
-def _create(path: Path, mode: int) -> None:
+def _create(path: Path, mode: int) -> bool:
     """An empty file with the run's mode: SQLite would use the umask, and gives the -wal and
-    -shm files the mode of the database file."""
+    -shm files the mode of the database file. True when this call made the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with suppress(FileExistsError):
+    try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
-        os.chmod(path, mode)
+    except FileExistsError:
+        return False
+    os.chmod(path, mode)
+    return True
+
+
+def _remove_if_empty(path: Path) -> None:
+    """The file _create made, while SQLite has written nothing into it (no page, no WAL)."""
+    with suppress(OSError):
+        if path.stat().st_size == 0 and not path.with_name(path.name + "-wal").exists():
+            path.unlink()
 
 
 def move_aside(path: Path, stamp: str) -> Path:

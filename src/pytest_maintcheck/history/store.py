@@ -12,15 +12,15 @@ from __future__ import annotations
 import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 STORE_NAME = "history.sqlite"  # the embedded store, in the report folder
 
 # version -> statements taking a store from version - 1 to version; never edit a shipped step
@@ -45,6 +45,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX checks_series ON checks (system, environment, check_key, target, at)",
         "CREATE INDEX runs_started ON runs (started_at)",
     ),
+    # a check run in a planned maintenance window: kept, but left out of availability
+    2: ("ALTER TABLE checks ADD COLUMN in_maintenance INTEGER NOT NULL DEFAULT 0",),
+    # issue 17: the change a run belongs to (JSON), each service's running version, and the
+    # few facts a later run reads back (a restored backup's name and time)
+    3: (
+        "ALTER TABLE runs ADD COLUMN change TEXT",
+        "ALTER TABLE checks ADD COLUMN version TEXT",
+        "ALTER TABLE checks ADD COLUMN evidence TEXT",
+    ),
 }
 
 
@@ -68,6 +77,9 @@ class StoredCheck:
     nodeid: str = ""
     thresholds: Mapping[str, Any] = field(default_factory=dict)
     measurements: Mapping[str, float] = field(default_factory=dict)
+    in_maintenance: bool = False  # in a planned maintenance window: not in availability
+    version: str = ""  # the running version a health check read (versionPointer)
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # e.g. the backup a restore used
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,7 @@ class StoredRun:
     source: str = "run"  # run | history.jsonl | import:<file> | demo-seed
     checks: tuple[StoredCheck, ...] = ()
     checks_recorded: bool = True
+    change: Mapping[str, Any] | None = None  # the MaintenanceLog's change: id, version, baseline
 
     def summary(self) -> dict[str, Any]:
         """The line reports/index.html shows for this run."""
@@ -256,31 +269,35 @@ class HistoryStore(ABC):
         cur.execute(
             self._sql(
                 "INSERT INTO runs (run_id, system, environment, host, started_at, finished_at, "
-                "duration, status, suites, counts, source, checks_recorded) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+                "duration, status, suites, counts, source, checks_recorded, change) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
                 "system = excluded.system, environment = excluded.environment, "
                 "host = excluded.host, started_at = excluded.started_at, "
                 "finished_at = excluded.finished_at, duration = excluded.duration, "
                 "status = excluded.status, suites = excluded.suites, counts = excluded.counts, "
-                "source = excluded.source, checks_recorded = excluded.checks_recorded"
+                "source = excluded.source, checks_recorded = excluded.checks_recorded, "
+                "change = excluded.change"
             ),
             (
                 run.run_id, run.system, run.environment, run.host, run.started_at,
                 run.finished_at, run.duration, run.status, json.dumps(list(run.suites)),
                 json.dumps(dict(run.counts)), run.source, int(run.checks_recorded),
+                None if run.change is None else json.dumps(dict(run.change), default=str),
             ),
         )  # fmt: skip
         checks = [
             (run.run_id, c.check, c.target, run.system, run.environment, run.host, c.at,
-             c.verdict, c.severity, c.nodeid, json.dumps(dict(c.thresholds), default=str))
+             c.verdict, c.severity, c.nodeid, json.dumps(dict(c.thresholds), default=str),
+             int(c.in_maintenance), c.version or None,
+             json.dumps(dict(c.evidence), default=str) if c.evidence else None)
             for c in run.checks
         ]  # fmt: skip
         if checks:
             cur.executemany(
                 self._sql(
                     "INSERT INTO checks (run_id, check_key, target, system, environment, host, "
-                    "at, verdict, severity, nodeid, thresholds) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "at, verdict, severity, nodeid, thresholds, in_maintenance, version, evidence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
                 checks,
             )
@@ -338,6 +355,107 @@ class HistoryStore(ABC):
         return [Point._make(row) for row in cur.fetchall()]
 
     @_guarded
+    def in_maintenance(
+        self, system: str, environment: str, since: str, checks: Sequence[str]
+    ) -> set[tuple[str, str, str]]:
+        """(run id, check, target) of the named checks run in a planned maintenance window
+        since ``since``: their samples are left out of availability."""
+        if not checks:
+            return set()
+        marks = ", ".join("?" for _ in checks)
+        cur = self._cursor()
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target FROM checks WHERE system = ? AND "  # noqa: S608 (only ? marks)
+                f"environment = ? AND at >= ? AND in_maintenance = 1 AND check_key IN ({marks})"
+            ),
+            (system, environment, since, *checks),
+        )
+        return {(str(r[0]), str(r[1]), str(r[2])) for r in cur.fetchall()}
+
+    @_guarded
+    def versions(
+        self, system: str, environment: str, since: str, checks: Sequence[str]
+    ) -> dict[tuple[str, str, str], str]:
+        """(run id, check, target) -> the running version the named checks read since
+        ``since`` (checks that read none are left out)."""
+        if not checks:
+            return {}
+        marks = ", ".join("?" for _ in checks)
+        cur = self._cursor()
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target, version FROM checks WHERE system = ? AND "  # noqa: S608 (only ? marks)
+                f"environment = ? AND at >= ? AND version IS NOT NULL AND check_key IN ({marks})"
+            ),
+            (system, environment, since, *checks),
+        )
+        return {(str(r[0]), str(r[1]), str(r[2])): str(r[3]) for r in cur.fetchall() if r[3]}
+
+    @_guarded
+    def runs_between(
+        self,
+        since: str,
+        until: str | None = None,
+        systems: Collection[tuple[str, str]] | None = None,
+    ) -> list[StoredRun]:
+        """Runs that started in [since, until), with their checks and numbers, oldest first;
+        ``systems``: only these (system, environment) pairs."""
+        cur = self._cursor()
+        where, args = "started_at >= ?", [since]
+        if until is not None:
+            where, args = where + " AND started_at < ?", [*args, until]
+        cur.execute(
+            self._sql(
+                "SELECT run_id, system, environment, host, started_at, finished_at, "  # noqa: S608 (only ? marks)
+                f"duration, status, suites, counts, source FROM runs WHERE {where} "
+                "ORDER BY started_at, run_id"
+            ),
+            args,
+        )
+        runs = [_run_of(row) for row in cur.fetchall()]
+        if systems is not None:
+            wanted = set(systems)
+            runs = [r for r in runs if (r.system, r.environment) in wanted]
+        checks: dict[str, list[StoredCheck]] = {}
+        for start in range(0, len(runs), 500):  # bounded parameter lists
+            chunk = [r.run_id for r in runs[start : start + 500]]
+            for run_id, check in self._checks_of(cur, chunk):
+                checks.setdefault(run_id, []).append(check)
+        return [replace(r, checks=tuple(checks.get(r.run_id, ()))) for r in runs]
+
+    def _checks_of(self, cur: Any, run_ids: Sequence[str]) -> Iterator[tuple[str, StoredCheck]]:
+        marks = ", ".join("?" for _ in run_ids)
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target, metric, value FROM measurements "  # noqa: S608 (only ? marks)
+                f"WHERE run_id IN ({marks})"
+            ),
+            list(run_ids),
+        )
+        numbers: dict[tuple[str, str, str], dict[str, float]] = {}
+        for run_id, check, target, metric, value in cur.fetchall():
+            numbers.setdefault((str(run_id), str(check), str(target)), {})[str(metric)] = float(
+                value
+            )
+        cur.execute(
+            self._sql(
+                "SELECT run_id, check_key, target, at, verdict, severity, nodeid, thresholds, "  # noqa: S608 (only ? marks)
+                f"in_maintenance, version FROM checks WHERE run_id IN ({marks}) "
+                "ORDER BY run_id, check_key, target"
+            ),
+            list(run_ids),
+        )
+        for row in cur.fetchall():
+            key = (str(row[0]), str(row[1]), str(row[2]))
+            yield key[0], StoredCheck(
+                check=key[1], target=key[2], at=str(row[3]), verdict=str(row[4]),
+                severity=str(row[5] or ""), nodeid=str(row[6] or ""),
+                thresholds=json.loads(row[7] or "{}"), measurements=numbers.get(key, {}),
+                in_maintenance=bool(row[8]), version=str(row[9] or ""),
+            )  # fmt: skip
+
+    @_guarded
     def summaries(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The index line of each named run the store holds."""
         out: dict[str, dict[str, Any]] = {}
@@ -381,11 +499,94 @@ class HistoryStore(ABC):
                     str(r[9]),
                 )  # fmt: skip
 
+    # -- change management (issue 17) -------------------------------------------------------
+
+    @_guarded
+    def runs_before(
+        self, system: str, environment: str, before: str, limit: int = 50
+    ) -> list[StoredRun]:
+        """The newest runs of one system whose checks are stored, started before ``before``
+        (newest first, without their checks)."""
+        cur = self._cursor()
+        cur.execute(
+            self._sql(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE system = ? AND environment = ? "  # noqa: S608 (a constant)
+                "AND started_at < ? AND checks_recorded = 1 ORDER BY started_at DESC, run_id DESC "
+                "LIMIT ?"
+            ),
+            (system, environment, before, limit),
+        )
+        return [_run_of(row) for row in cur.fetchall()]
+
+    @_guarded
+    def run(self, run_id: str) -> StoredRun | None:
+        """One run with its checks and their measurements; None when the store lacks it."""
+        cur = self._cursor()
+        cur.execute(self._sql(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"), (run_id,))  # noqa: S608 (a constant)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        measured: dict[tuple[str, str], dict[str, float]] = {}
+        cur.execute(
+            self._sql("SELECT check_key, target, metric, value FROM measurements WHERE run_id = ?"),
+            (run_id,),
+        )
+        for check, target, metric, value in cur.fetchall():
+            measured.setdefault((str(check), str(target)), {})[str(metric)] = float(value)
+        cur.execute(
+            self._sql(
+                "SELECT check_key, target, at, verdict, severity, nodeid, thresholds, version, "
+                "evidence FROM checks WHERE run_id = ? ORDER BY check_key, target"
+            ),
+            (run_id,),
+        )
+        checks = tuple(
+            StoredCheck(
+                check=str(c[0]), target=str(c[1]), at=str(c[2]), verdict=str(c[3]),
+                severity=str(c[4] or ""), nodeid=str(c[5] or ""),
+                thresholds=json.loads(c[6] or "{}"),
+                measurements=measured.get((str(c[0]), str(c[1])), {}),
+                version=str(c[7] or ""), evidence=json.loads(c[8] or "{}"),
+            )
+            for c in cur.fetchall()
+        )  # fmt: skip
+        return replace(_run_of(row), checks=checks)
+
+    @_guarded
+    def checks_since(
+        self, system: str, environment: str, check: str, since: str
+    ) -> list[StoredCheck]:
+        """One check's stored results (every target) since ``since``, newest first, with
+        their version and evidence (not their measurements)."""
+        cur = self._cursor()
+        cur.execute(
+            self._sql(
+                "SELECT check_key, target, at, verdict, severity, nodeid, version, evidence "
+                "FROM checks WHERE system = ? AND environment = ? AND check_key = ? AND at >= ? "
+                "ORDER BY at DESC, run_id DESC"
+            ),
+            (system, environment, check, since),
+        )
+        return [
+            StoredCheck(
+                check=str(c[0]), target=str(c[1]), at=str(c[2]), verdict=str(c[3]),
+                severity=str(c[4] or ""), nodeid=str(c[5] or ""), version=str(c[6] or ""),
+                evidence=json.loads(c[7] or "{}"),
+            )
+            for c in cur.fetchall()
+        ]  # fmt: skip
+
     @_guarded
     def run_count(self) -> int:
         cur = self._cursor()
         cur.execute("SELECT count(*) FROM runs")
         return int(cur.fetchone()[0])
+
+
+_RUN_COLUMNS = (
+    "run_id, system, environment, host, started_at, finished_at, duration, status, suites, "
+    "counts, source, change"
+)
 
 
 def _run_of(row: Sequence[Any]) -> StoredRun:
@@ -401,4 +602,5 @@ def _run_of(row: Sequence[Any]) -> StoredRun:
         suites=tuple(json.loads(row[8] or "[]")),
         counts=json.loads(row[9] or "{}"),
         source=str(row[10]),
+        change=json.loads(row[11]) if len(row) > 11 and row[11] else None,
     )

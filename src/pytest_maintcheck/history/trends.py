@@ -139,3 +139,74 @@ def daily_growth(series: Sequence[tuple[datetime, float]]) -> list[tuple[datetim
         if gap > 0:
             out.append((t1, (v1 - v0) / gap))
     return out
+
+
+MIN_SINCE_VERSION = 3  # runs on a new version before its figure is compared with the old one
+
+
+@dataclass(frozen=True)
+class VersionShift:
+    """A series' median since the newest version change against its median on the version
+    that ran just before it."""
+
+    before: str  # the version that ran before the change
+    since: str  # the version running since
+    changed_at: datetime  # the first run that read the new version
+    runs_before: int
+    runs_since: int
+    median_before: float
+    median_since: float
+
+    @property
+    def ratio(self) -> float | None:
+        return self.median_since / self.median_before if self.median_before > 0 else None
+
+    @property
+    def enough(self) -> bool:
+        return (
+            self.runs_since >= MIN_SINCE_VERSION
+            and self.runs_before >= MIN_BASELINE
+            and self.ratio is not None
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "before": self.before,
+            "since": self.since,
+            "changedAt": self.changed_at.isoformat().replace("+00:00", "Z"),
+            "runsBefore": self.runs_before,
+            "runsSince": self.runs_since,
+            "medianBefore": self.median_before,
+            "medianSince": self.median_since,
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "compared": self.enough,
+        }
+
+
+def version_shift(series: Sequence[tuple[datetime, float, str]]) -> VersionShift | None:
+    """The runs since the newest version change against the runs of the version before it
+    (the unbroken stretch of it); None when one version ran all window. Runs that read no
+    version are left out: which side of the change they fall on is not known."""
+    known = sorted((at, value, version) for at, value, version in series if version)
+    if not known:
+        return None
+    start = len(known)
+    while start > 0 and known[start - 1][2] == known[-1][2]:
+        start -= 1
+    if start == 0:
+        return None
+    previous = known[start - 1][2]
+    first = start
+    while first > 0 and known[first - 1][2] == previous:
+        first -= 1
+    before = [value for _, value, _ in known[first:start]]
+    since = [value for _, value, _ in known[start:]]
+    return VersionShift(
+        before=previous,
+        since=known[-1][2],
+        changed_at=known[start][0],
+        runs_before=len(before),
+        runs_since=len(since),
+        median_before=median(before),
+        median_since=median(since),
+    )

@@ -37,6 +37,8 @@ class Window:
     window: float  # seconds
     points: list[Point] = field(default_factory=list)
     problem: str | None = None
+    maintenance: set[tuple[str, str, str]] = field(default_factory=set)  # (run, check, target)
+    versions: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (run, check, target)
     _by_check: dict[tuple[str, str], list[Point]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,10 +51,23 @@ class Window:
     def series(self, check: str, target: str, metric: str) -> list[tuple[datetime, float]]:
         return [(parse_time(p.at), p.value) for p in self.of(check, target) if p.metric == metric]
 
+    def versioned(self, check: str, target: str, metric: str) -> list[tuple[datetime, float, str]]:
+        """The series with the running version each run read ("" where it read none)."""
+        return [
+            (parse_time(p.at), p.value, self.versions.get((p.run_id, check, target), ""))
+            for p in self.of(check, target)
+            if p.metric == metric
+        ]
+
     def uptime(self, service: str, samples_now: int, failures_now: int) -> Uptime:
-        """The service's success fraction over the window, this run's samples included."""
+        """The service's success fraction over the window, this run's samples included;
+        samples taken in a planned maintenance window are left out."""
+        counted = [
+            p for p in self.of("health", service) if (p.run_id, p.check, p.target)
+            not in self.maintenance
+        ]  # fmt: skip
         return uptime(
-            self.of("health", service),
+            counted,
             samples_now=samples_now,
             failures_now=failures_now,
             window=self.window,
@@ -64,6 +79,9 @@ def read_window(state: RunState, checks: Sequence[str], metrics: Sequence[str] =
     """The points of ``checks`` over the configured window, read once at the run's start
     (``state.started_at`` is the run's now); never raises."""
     assert state.config is not None  # collection refused a run without a config
+    if not state.records:  # --setup-only makes the fixtures: it neither opens nor creates a store
+        since = window_start(state.started_at, state.config.history.window)
+        return Window(since, state.config.history.window)
     return read_points(
         state.config, state.report_dir, state.started_at, checks, metrics, state.file_mode
     )
@@ -82,7 +100,9 @@ def read_points(
     try:
         with using(config.history, report_dir, mode) as store:
             points = store.points(config.system, config.environment, since, checks, metrics)
+            planned = store.in_maintenance(config.system, config.environment, since, checks)
+            versions = store.versions(config.system, config.environment, since, checks)
     except HistoryUnavailable as exc:
         log.warning("maintcheck history: %s; figures use this run only", exc)
         return Window(since, config.history.window, problem=str(exc))
-    return Window(since, config.history.window, points)
+    return Window(since, config.history.window, points, maintenance=planned, versions=versions)

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import psycopg
 
+from pytest_maintcheck.errors import cause_of_os_error
 from pytest_maintcheck.probes.postgres import (
     ProbeError,
     connect,
@@ -207,7 +208,11 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise ProbeError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ProbeError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            cause=cause_of_os_error(exc),
+            where=printable(path, 200),
+        ) from None
     except UnicodeDecodeError:
         raise ProbeError(f"{path} is not UTF-8 text") from None
 

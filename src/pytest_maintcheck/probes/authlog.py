@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from pytest_maintcheck.errors import MeasurementError
+from pytest_maintcheck.errors import MeasurementError, cause_of_os_error
 from pytest_maintcheck.redact import printable
 
 SUCCESS = frozenset({"success", "succeeded", "ok", "accepted", "allowed"})
@@ -122,7 +122,11 @@ def read_events(path: Path, stats: ScanStats) -> Iterator[tuple[int, LoginEvent]
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise AuthLogError(f"cannot read the authentication log {path}: {exc.strerror}") from None
+        raise AuthLogError(
+            f"cannot read the authentication log {path}: {exc.strerror}",
+            cause=cause_of_os_error(exc),
+            where=printable(path, 200),
+        ) from None
     with handle:
         for number, raw in enumerate(bounded_lines(handle), start=1):
             line = raw.decode("utf-8", errors="replace") if raw is not None else None

@@ -71,6 +71,16 @@ class ServiceResult:
             return self.p95_ms
         return p95([ms for e in self.endpoints for ms in getattr(e, "failed_ms", ())])
 
+    @property
+    def version(self) -> str | None:
+        """The running version its endpoints reported (replicas that differ: each, sorted)."""
+        seen = sorted({v for e in self.endpoints if (v := getattr(e, "version", None))})
+        return " / ".join(seen) if seen else None
+
+    @property
+    def version_problems(self) -> list[str]:
+        return [p for e in self.endpoints if (p := getattr(e, "version_problem", None))]
+
     def failure(self) -> MeasurementError:
         """Why nothing answered: the first endpoint's first classified failure, about us."""
         found = next((e.failure for e in self.endpoints if getattr(e, "failure", None)), None)
@@ -140,7 +150,9 @@ def _job(
                 failed.add_failure(None, MeasurementError(detail, cause=Cause.TLS_FAILED))
                 return failed
             if check.type == "api":
-                return await sample_endpoint(client, endpoint, check.samples, check.timeout, gates)
+                return await sample_endpoint(
+                    client, endpoint, check.samples, check.timeout, gates, check.version_pointer
+                )
             return await probe_oidc(client, endpoint, check.samples, check.timeout, gates)
         if check.type == "database":
             dsn = _dsn(config, endpoint)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from pytest_maintcheck.errors import Cause, MeasurementError, cause_of_os_error
 from pytest_maintcheck.probes.http import MAX_BODY_BYTES, describe_error, tls_context
 from pytest_maintcheck.redact import printable
 
@@ -39,8 +40,9 @@ PSEUDO_MOUNTS = re.compile(
 )
 
 
-class HostProbeError(Exception):
-    """The host could not be measured; the message is safe to print."""
+class HostProbeError(MeasurementError):
+    """The host could not be measured; the message is safe to print. Escaping the check, it
+    is a could-not-measure finding with its cause (refused, timed out, answered HTTP ...)."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,12 @@ def fetch_metrics_text(url: str, *, ca_file: Path | None, timeout: float) -> str
             client.stream("GET", url, headers={"Accept": "text/plain"}) as response,
         ):
             if response.status_code != 200:
-                raise HostProbeError(f"{_shown(url)} answered HTTP {response.status_code}")
+                raise HostProbeError(
+                    f"{_shown(url)} answered HTTP {response.status_code}",
+                    cause=Cause.HTTP_STATUS,
+                    where=_shown(url),
+                    status=response.status_code,
+                )
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
@@ -195,7 +202,11 @@ def fetch_metrics_text(url: str, *, ca_file: Path | None, timeout: float) -> str
                         f"{_shown(url)} sent more than {4 * MAX_BODY_BYTES // 2**20} MiB"
                     )
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-        raise HostProbeError(f"{_shown(url)}: {describe_error(exc, timeout)}") from None
+        raise HostProbeError(
+            f"{_shown(url)}: {describe_error(exc, timeout)}",
+            cause=cause_of_os_error(exc),
+            where=_shown(url),
+        ) from None
     return body.decode("utf-8", errors="replace")
 
 
@@ -289,8 +300,10 @@ def measure_node_exporter(
             _shown(url),
             lambda: fetch_metrics_text(url, ca_file=ca_file, timeout=timeout),
         )
-    except ProbeError as exc:
-        raise HostProbeError(str(exc)) from None
+    except HostProbeError:
+        raise
+    except ProbeError as exc:  # run_bounded's own: the exporter did not answer in time
+        raise HostProbeError(str(exc), cause=exc.cause, where=exc.where or _shown(url)) from None
     return parse_node_exporter(text, _shown(url), exclude)
 
 

@@ -47,6 +47,8 @@ class EndpointResult:
     samples: int = 0
     failed_ms: list[float] = field(default_factory=list)
     failure: MeasurementError | None = None
+    version: str | None = None  # read at the health check's versionPointer
+    version_problem: str | None = None  # why it could not be read
 
     def add_failure(self, elapsed_ms: float | None, error: MeasurementError) -> None:
         """One failed sample: its reason, and how long until it failed."""
@@ -183,14 +185,22 @@ async def sample_endpoint(
     samples: int,
     timeout: float,
     gates: ConnectionGates | None = None,
+    version_pointer: str | None = None,
 ) -> EndpointResult:
-    """``samples`` GETs one after another (so one endpoint is not hammered)."""
+    """``samples`` GETs one after another (so one endpoint is not hammered); the running
+    version is read from the first answer's body at ``version_pointer``."""
     result = EndpointResult(url)
     for _ in range(samples):
         got = await take_sample(client, url, timeout, gates)
         result.samples += 1
         if got.failure is None and got.elapsed_ms is not None:
             result.latencies_ms.append(got.elapsed_ms)
+            if version_pointer is not None and result.version is None and got.response:
+                from pytest_maintcheck.change import read_version
+
+                result.version, result.version_problem = read_version(
+                    got.response.content, version_pointer
+                )
         else:
             result.add_failure(got.elapsed_ms, got.failure or MeasurementError("no answer"))
     return result

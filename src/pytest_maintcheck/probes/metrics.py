@@ -10,11 +10,13 @@ import asyncio
 import json
 import math
 import ssl
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 
+from pytest_maintcheck.config import Config, MetricCheck
 from pytest_maintcheck.probes.http import ClientPool, fetch
 from pytest_maintcheck.probes.postgres import (
     ProbeError,
@@ -25,7 +27,15 @@ from pytest_maintcheck.probes.postgres import (
 )
 from pytest_maintcheck.redact import printable
 
-__all__ = ["ProbeError", "as_number", "read_json_number", "read_sql_number", "resolve_pointer"]
+__all__ = [
+    "MetricReading",
+    "ProbeError",
+    "as_number",
+    "read_json_number",
+    "read_metric",
+    "read_sql_number",
+    "resolve_pointer",
+]
 
 
 def as_number(value: object, what: str) -> float:
@@ -137,3 +147,39 @@ async def _json_number(url: str, pointer: str, timeout: float, ca_file: Path | N
         raise ProbeError(f"the body of {printable(url, 200)} is not JSON ({kind})") from None
     where = pointer or "(the whole body)"
     return as_number(resolve_pointer(body, pointer), f"the value at {where}")
+
+
+# ---------------------------------------------------------------------------- a metrics entry
+
+
+@dataclass(frozen=True)
+class MetricReading:
+    """What one ``metrics`` entry's source gave: its number, or why there is none."""
+
+    value: float | None
+    problem: str | None = None
+
+
+def read_metric(metric: MetricCheck, config: Config) -> MetricReading:
+    """Read the number from its source; anything but one number is a problem, said plainly.
+
+    A metric's source is the site's own query or endpoint: a bad answer is a finding about
+    that source (its words name it), so it is kept here rather than raised."""
+    try:
+        if metric.sql is not None:
+            database = config.database(str(metric.database))
+            return MetricReading(
+                read_sql_number(
+                    database.dsn,
+                    metric.sql,
+                    statement_timeout=metric.timeout,
+                    connect_timeout=database.connect_timeout,
+                )
+            )
+        return MetricReading(
+            read_json_number(
+                str(metric.http), metric.pointer, timeout=metric.timeout, ca_file=metric.ca_file
+            )
+        )
+    except ProbeError as exc:
+        return MetricReading(None, str(exc))

@@ -16,6 +16,7 @@ from typing import Any
 
 from debian.debian_support import Version
 
+from pytest_maintcheck.errors import MeasurementError
 from pytest_maintcheck.probes.dependencies import Vulnerability, severity_of
 from pytest_maintcheck.redact import printable
 
@@ -26,8 +27,9 @@ DPKG_TIMEOUT = 60.0
 OS_RELEASE = Path("/etc/os-release")
 
 
-class PackageProbeError(Exception):
-    """The package list or the OS could not be read; the message is safe to print."""
+class PackageProbeError(MeasurementError):
+    """The package list or the OS could not be read; the message is safe to print. Escaping
+    the check, it is a could-not-measure finding."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_maintcheck.redact import printable
 from pytest_maintcheck.report.page import text
-from pytest_maintcheck.report.series import Point, Projection, Run
+from pytest_maintcheck.report.series import Point, Projection, Run, VersionChange
 
 VERDICT_COLOURS = {
     "pass": "#1a7f37",
@@ -142,8 +142,21 @@ def availability(daily: Mapping[str, Sequence[Point]], target: float | None) -> 
     )
 
 
-def p95(series: Mapping[str, Sequence[Point]]) -> str:
-    return time_lines("p95 response time per service (ms)", series, lambda v: f"{v:.0f} ms")
+MARKED_CHANGES = 6  # version changes drawn on the p95 chart (each is a legend entry)
+
+
+def p95(series: Mapping[str, Sequence[Point]], changes: Sequence[VersionChange] = ()) -> str:
+    """p95 per service; each version change a dashed vertical line labelled with it."""
+    values = [v for points in series.values() for _, v in points]
+    markers: list[tuple[str, Sequence[Point], bool]] = []
+    if values:
+        low, high = min(values), max(values)
+        for c in changes[-MARKED_CHANGES:]:
+            label = f"{c.target} -> {c.now}"
+            markers.append((label, [(c.at, low), (c.at, high)], True))
+    return time_lines(
+        "p95 response time per service (ms)", series, lambda v: f"{v:.0f} ms", extra=markers
+    )
 
 
 def growth(

@@ -14,6 +14,7 @@ from pytest_maintcheck.redact import Redactor
 
 if TYPE_CHECKING:
     from pytest_maintcheck.chain import Signer
+    from pytest_maintcheck.config import HistorySettings
 
 _INDENT_BELOW = 256 * 1024
 # records name hosts, accounts and findings: readable by the account that ran the checks only,
@@ -69,6 +70,7 @@ def publish_run(
     signer: Signer | None = None,
     *,
     index: Mapping[str, dict[str, Any]] | None = None,
+    history: HistorySettings | None = None,
 ) -> Path:
     """Records into the staging folder beside pytest-html's page, then one rename into place.
 
@@ -77,7 +79,8 @@ def publish_run(
     could break the JSON). Every file gets ``mode``, the folder its ``dir_mode``. The log is
     sealed last (``chain.seal``): the hashes of the other files, the previous run's log hash,
     and ``signer``'s signature. ``index``: the history
-    store's line for each run (see report.index.write_index).
+    store's line for each run (see report.index.write_index); ``history``: the store the
+    index's charts read.
     """
     staging.mkdir(parents=True, exist_ok=True)
     os.chmod(staging, dir_mode(mode))
@@ -101,7 +104,7 @@ def publish_run(
             log = seal(written, staging, report_dir, signer)
             write_atomic(staging / LOG, _serialized(log), mode)
         os.rename(staging, final)  # atomic on one filesystem; run ids never repeat
-        write_index(report_dir, mode, index)
+        write_index(report_dir, mode, index, settings=history)
     return final
 
 

@@ -131,6 +131,7 @@ class HtmlHooks:
                 FolderHistory(state.report_dir), system, environment, state.started_at
             ),
             records_dir=str(state.planned_run_dir),
+            change=state.change.record() if state.change is not None else None,
         )
 
 

@@ -15,9 +15,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_maintcheck.report.files import FILE_MODE, run_folders, write_atomic
+
+if TYPE_CHECKING:
+    from pytest_maintcheck.config import HistorySettings
 
 LOCK_TIMEOUT = (
     60.0  # seconds; another run holds it only while it seals its log and rebuilds the index
@@ -97,12 +100,19 @@ def write_index(
     mode: int = FILE_MODE,
     known: Mapping[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
+    settings: HistorySettings | None = None,
 ) -> Path:
-    """Rebuild the index page: runs per system and environment, newest first, with trends;
+    """Rebuild the index page: runs per system and environment, newest first, with trends
+    drawn from the history store (``settings``; None: SQLite in the report folder);
     ``known``: the history store's line of each run."""
+    from pytest_maintcheck.config import HistorySettings
+    from pytest_maintcheck.report.series import StoreHistory
     from pytest_maintcheck.report.trends import index_page
 
-    page = index_page(read_history(report_dir, known), report_dir, now or datetime.now(UTC))
+    entries = read_history(report_dir, known)
+    systems = {(str(e.get("system", "")), str(e.get("environment", ""))) for e in entries}
+    history = StoreHistory(settings or HistorySettings(), report_dir, systems=systems, mode=mode)
+    page = index_page(entries, report_dir, now or datetime.now(UTC), history)
     path = report_dir / "index.html"
     write_atomic(path, page, mode)
     return path

@@ -1,6 +1,7 @@
 """The monthly review: one self-contained HTML document for the monthly compliance audit.
 
-Read from earlier runs only (series.RunHistory: the run folders, later the history store);
+Read from earlier runs only (series.RunHistory: the history store, with each run's folder for
+the findings and incidents the store does not keep);
 it runs no check. Compliance per category with its evidence, availability per service
 against its target, incidents with time to respond and to resolve, capacity projections,
 the access review sign-off list, policy review dates, dependency and certificate findings,
@@ -10,13 +11,15 @@ waivers in force.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pytest_maintcheck.config import HistorySettings
 from pytest_maintcheck.records import COMPLIANCE_STATUS
 from pytest_maintcheck.report import series
+from pytest_maintcheck.report.change_view import change_log_section
 from pytest_maintcheck.report.files import FILE_MODE, write_atomic
 from pytest_maintcheck.report.page import (
     badge,
@@ -60,15 +63,30 @@ def write_review(
     month: str,
     *,
     history: RunHistory | None = None,
+    settings: HistorySettings | None = None,
+    systems: Collection[tuple[str, str]] | None = None,
     output: Path | None = None,
     waivers: Sequence[Mapping[str, Any]] = (),
     now: datetime | None = None,
     mode: int = FILE_MODE,
 ) -> Path:
-    """Write review-YYYY-MM.html (or ``output``) and return its path."""
+    """Write review-YYYY-MM.html (or ``output``) and return its path. Runs come from
+    ``history``, else from the history store (``settings``; None: SQLite in the report folder;
+    ``systems``: only these (system, environment) pairs) and the run folders."""
     start, end = month_bounds(month)
-    runs = (history or series.FolderHistory(report_dir)).runs(since=start, until=end)
-    html = review_page(month, runs, waivers=waivers, now=now or datetime.now(UTC))
+    history = history or series.StoreHistory(
+        settings or HistorySettings(), report_dir, systems=systems, details=True, mode=mode
+    )
+    runs = history.runs(since=start, until=end)
+    from pytest_maintcheck.change_cli import change_log
+
+    html = review_page(
+        month,
+        runs,
+        waivers=waivers,
+        now=now or datetime.now(UTC),
+        changes=change_log(report_dir, month=month),
+    )
     path = output or report_dir / f"review-{month}.html"
     write_atomic(path, html, mode)
     return path
@@ -80,6 +98,7 @@ def review_page(
     *,
     waivers: Sequence[Mapping[str, Any]] = (),
     now: datetime,
+    changes: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     start, end = month_bounds(month)
     real = [r for r in runs if not r.seeded] or list(runs)
@@ -105,6 +124,7 @@ def review_page(
         policies(real),
         dependencies_and_certificates(real),
         waivers_in_force(real, waivers, end),
+        change_log_section(changes),
         '<section id="signoff"><h2>Sign-off</h2><p>Reviewed by: ____________________ '
         "Role: ____________________ Date: __________ Signature: ____________________</p>"
         "</section>",

@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_maintcheck.records import compliance_records, counts, not_configured, severity_of
 from pytest_maintcheck.report import page
+from pytest_maintcheck.report.change_view import change_section
 from pytest_maintcheck.report.page import badge, section, table, text, verdict_badge
 from pytest_maintcheck.report.series import Run, changes
 from pytest_maintcheck.result import CheckResult
@@ -35,6 +36,7 @@ class RunView:
     incidents: Sequence[Mapping[str, Any]]
     previous: Run | None
     records_dir: str
+    change: Mapping[str, Any] | None = None  # MaintenanceLog.change of a change run
 
 
 def title(system: str, environment: str, run_id: str) -> str:
@@ -47,6 +49,7 @@ def sections(view: RunView) -> list[str]:
     results = [r for r in view.results if not r.not_configured]
     parts = [
         header(view),
+        *([change_section(view.change)] if view.change is not None else []),
         tiles(view.results),
         needs_attention(results),
         incidents(view.incidents),

@@ -1,21 +1,26 @@
 """What the index charts and the monthly review read about earlier runs: one small interface.
 
 ``RunHistory.runs(since, until)`` gives finished runs with their checks (results.json) and
-incidents. :class:`FolderHistory` reads them from the run folders; the history store can take
-its place by offering the same method. Everything else here is plain functions over
+incidents. :class:`StoreHistory` reads them from the history store (every runner's runs, the
+imported and the demo's seeded ones) and from the run folders only for what the store lacks;
+:class:`FolderHistory` reads the run folders alone. Everything else here is plain functions over
 ``list[Run]``: metric series, availability, growth projections, changes between two runs.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_maintcheck.report.files import run_folders
+
+if TYPE_CHECKING:
+    from pytest_maintcheck.config import HistorySettings
+    from pytest_maintcheck.history.store import StoredRun
 
 PROBLEM = ("violation", "error", "degraded")
 DOWN = ("violation", "error")
@@ -109,11 +114,19 @@ class FolderHistory:
     def __init__(self, report_dir: Path) -> None:
         self.report_dir = report_dir
 
-    def runs(self, since: datetime | None = None, until: datetime | None = None) -> list[Run]:
+    def runs(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        skip: Collection[str] = (),
+    ) -> list[Run]:
+        """``skip``: run ids not to read (the store already gave them)."""
         out = []
         for folder in run_folders(self.report_dir):
             if since is not None and folder.name < since.strftime("%Y%m%dT"):
                 continue  # run ids start with their UTC start: skip old folders unread
+            if folder.name in skip:
+                continue
             run = read_run(folder)
             if run is None:
                 continue
@@ -122,6 +135,86 @@ class FolderHistory:
             ):
                 out.append(run)
         return sorted(out, key=lambda r: (r.started_at, r.run_id))
+
+
+class StoreHistory:
+    """Runs from the history store, and from the run folders only for runs it lacks.
+
+    ``details``: a run that has its folder here is read from it (findings, details, incidents:
+    what the monthly review shows and the store does not keep); the charts need only what the
+    store holds. ``systems`` limits the store's runs to these (system, environment) pairs (a
+    PostgreSQL store holds every site's). A store that cannot be read leaves the run folders,
+    and ``problem`` says why.
+    """
+
+    def __init__(
+        self,
+        settings: HistorySettings,
+        report_dir: Path,
+        *,
+        systems: Collection[tuple[str, str]] | None = None,
+        details: bool = False,
+        mode: int = 0o600,
+    ) -> None:
+        self.settings, self.report_dir, self.mode = settings, report_dir, mode
+        self.systems, self.details = systems, details
+        self.problem: str | None = None
+
+    def runs(self, since: datetime | None = None, until: datetime | None = None) -> list[Run]:
+        stored = self._stored(since, until)
+        if self.details:
+            stored = [r for r in stored if not (self.report_dir / r.run_id).is_dir()]
+        folders = FolderHistory(self.report_dir).runs(since, until, {r.run_id for r in stored})
+        return sorted([*stored, *folders], key=lambda r: (r.started_at, r.run_id))
+
+    def _stored(self, since: datetime | None, until: datetime | None) -> list[Run]:
+        from pytest_maintcheck.history import STORE_NAME, HistoryUnavailable, iso, using
+
+        if not self.settings.dsn and not (self.report_dir / STORE_NAME).is_file():
+            return []  # no store here yet: reading must not create one
+        try:
+            with using(self.settings, self.report_dir, self.mode) as store:
+                found = store.runs_between(
+                    iso(since.astimezone(UTC)) if since else "",
+                    iso(until.astimezone(UTC)) if until else None,
+                    self.systems,
+                )
+        except HistoryUnavailable as exc:
+            self.problem = str(exc)
+            return []
+        return [run for s in found if (run := self._run_of(s)) is not None]
+
+    def _run_of(self, stored: StoredRun) -> Run | None:
+        started = parse_time(stored.started_at)
+        if started is None:
+            return None
+        checks = tuple(
+            {
+                "check": c.check, "target": c.target, "verdict": c.verdict,
+                "severity": c.severity, "nodeid": c.nodeid, "thresholds": dict(c.thresholds),
+                "metrics": dict(c.measurements), "at": c.at,
+                **({"inMaintenance": True} if c.in_maintenance else {}),
+                **({"details": {"version": c.version}} if c.version else {}),
+            }
+            for c in stored.checks
+        )  # fmt: skip
+        counts = dict(stored.counts)
+        if not counts:  # a seeded or imported run: its counts from its checks
+            for c in stored.checks:
+                counts[c.verdict] = counts.get(c.verdict, 0) + 1
+        return Run(
+            run_id=stored.run_id,
+            started_at=started,
+            system=stored.system,
+            environment=stored.environment,
+            suites=stored.suites,
+            status=stored.status,
+            counts=counts,
+            duration=stored.duration,
+            checks=checks,
+            has_report=(self.report_dir / stored.run_id / "report.html").is_file(),
+            seeded=stored.source == "demo-seed",
+        )
 
 
 def previous_run(
@@ -198,6 +291,34 @@ def metric_series(runs: Iterable[Run], check: str, metric: str) -> dict[str, lis
     return out
 
 
+@dataclass(frozen=True)
+class VersionChange:
+    """The first run of a target that read a version other than its previous run's."""
+
+    at: datetime
+    target: str
+    before: str
+    now: str
+
+
+def version_changes(runs: Iterable[Run], check: str) -> list[VersionChange]:
+    """Where each target's running version changed, oldest first (runs that read no version
+    are passed over)."""
+    running: dict[str, str] = {}
+    out = []
+    for run in runs:
+        for c in run.checks:
+            version = (c.get("details") or {}).get("version")
+            if c.get("check") != check or not isinstance(version, str) or not version:
+                continue
+            target = str(c.get("target"))
+            before = running.get(target)
+            if before is not None and before != version:
+                out.append(VersionChange(run.started_at, target, before, version))
+            running[target] = version
+    return out
+
+
 def threshold_of(runs: Iterable[Run], check: str, target: str, metric: str) -> float | None:
     """The fail level the newest run judged a metric against (None when it had none)."""
     level = None
@@ -222,6 +343,15 @@ class Availability:
         return self.up / self.total if self.total else 0.0
 
 
+def _counts_for_availability(check: Mapping[str, Any]) -> bool:
+    """A health check that ran, outside planned maintenance (issue 12: left out)."""
+    return (
+        check.get("check") == "health"
+        and check.get("verdict") != "skipped"
+        and not check.get("inMaintenance")
+    )
+
+
 def availability(runs: Iterable[Run]) -> list[Availability]:
     """Per service: health checks that found it up (pass or warning) of all that ran."""
     up: dict[str, int] = {}
@@ -229,7 +359,7 @@ def availability(runs: Iterable[Run]) -> list[Availability]:
     target: dict[str, float | None] = {}
     for run in runs:
         for c in run.checks:
-            if c.get("check") != "health" or c.get("verdict") == "skipped":
+            if not _counts_for_availability(c):
                 continue
             name = str(c.get("target"))
             total[name] = total.get(name, 0) + 1
@@ -247,7 +377,7 @@ def daily_availability(runs: Iterable[Run]) -> dict[str, list[Point]]:
     for run in runs:
         day = run.started_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         for c in run.checks:
-            if c.get("check") != "health" or c.get("verdict") == "skipped":
+            if not _counts_for_availability(c):
                 continue
             days.setdefault(str(c.get("target")), {}).setdefault(day, []).append(
                 c.get("verdict") not in DOWN

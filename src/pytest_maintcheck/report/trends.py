@@ -1,9 +1,10 @@
 """``reports/index.html``: every run per system and environment, with filters and trend charts.
 
-The runs table comes from history.jsonl (one line per run, cheap); the charts from the runs
-of the last WINDOW read through series.RunHistory (the run folders until the history store
-takes over). Charts: availability per service, p95 per service, storage and database growth
-with the projection and the capacity line, verdict counts per run.
+The runs table lists this folder's run folders; the charts draw the runs of the last WINDOW
+read through series.RunHistory (write_index gives the history store: every runner's runs and
+the demo's seeded weeks, with the run folders only for runs the store lacks). Charts:
+availability per service, p95 per service, storage and database growth with the projection
+and the capacity line, verdict counts per run.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def index_page(
         key = (str(e.get("system", "")), str(e.get("environment", "")))
         groups.setdefault(key, []).append(e)
     body = [_filters(sorted(groups))]
+    problem = getattr(history, "problem", None)
+    if problem:
+        body.append(f'<p class="note">Charts from this folder\'s runs only: {text(problem)}</p>')
     for key in sorted(groups):
         runs = [r for r in recent if (r.system, r.environment) == key]
         body.append(_group(key, groups[key], runs))
@@ -129,7 +133,8 @@ def trend_charts(runs: list[Run]) -> str:
         )
     p95 = series.metric_series(runs, "health", "responseTime")
     if p95:
-        figures.append(charts.figure("p95", charts.p95(p95)))
+        changes = series.version_changes(runs, "health")
+        figures.append(charts.figure("p95", charts.p95(p95, changes), _versions_caption(changes)))
     for target, points in series.metric_series(runs, "health", "usage").items():
         capacity = series.threshold_of(runs, "health", target, "usage") or 1.0
         figures.append(_growth("storage", f"Storage used: {target}", target, points, capacity,
@@ -140,6 +145,14 @@ def trend_charts(runs: list[Run]) -> str:
                                format_size))  # fmt: skip
     figures.append(charts.figure("verdicts", charts.verdict_counts(runs)))
     return '<div class="charts">' + "".join(figures) + "</div>"
+
+
+def _versions_caption(changes: Sequence[series.VersionChange]) -> str:
+    """The version changes the p95 chart marks, in words (the chart shows the newest few)."""
+    if not changes:
+        return ""
+    said = [f"{c.target} {c.before} -> {c.now} on {c.at:%Y-%m-%d %H:%M}" for c in changes]
+    return "Version changes (dashed lines): " + "; ".join(said)
 
 
 def _availability_caption(runs: list[Run]) -> str:

@@ -74,13 +74,15 @@ def _judge_filesystems(host: Host, reading: HostResources, assessment: Assessmen
             action=f"Free space on {host.name}:{fs.mountpoint} (old logs, WAL kept by a "
             "stale replication slot, old backups) or grow the filesystem.",
         )
-        if fs.inode_usage is not None:
-            assessment.measure(
-                inodes,
-                round(fs.inode_usage, 4),
-                key=f"inodeUsage:{fs.mountpoint}",
-                subject=f"{host.name}:{fs.mountpoint} ({fs.files - fs.files_free} of "
-                f"{fs.files} inodes)",
-                action=f"Find the folders with many small files on {host.name}:{fs.mountpoint} "
-                "(session files, spool, temp) and clean them up.",
-            )
+        # no inode count (btrfs, some network filesystems): said in a note, never a silent pass
+        assessment.measure(
+            inodes,
+            None if fs.inode_usage is None else round(fs.inode_usage, 4),
+            key=f"inodeUsage:{fs.mountpoint}",
+            subject=f"{host.name}:{fs.mountpoint} ({fs.files - fs.files_free} of {fs.files} inodes)"
+            if fs.inode_usage is not None
+            else f"{host.name}:{fs.mountpoint}",
+            action=f"Find the folders with many small files on {host.name}:{fs.mountpoint} "
+            "(session files, spool, temp) and clean them up.",
+            missing=f"{fs.fstype} reports no fixed inode count",
+        )

@@ -112,7 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
             n = api._count_health()
             failing = api.fail_every > 0 and n % api.fail_every == 0
             status = 503 if failing else api.health_status
-            self._json(status, {"status": "ok" if status < 400 else "unavailable"})
+            state = "ok" if status < 400 else "unavailable"
+            self._json(status, {"status": state, "build": {"version": api.version}})
         elif path == "/slow":
             try:
                 ms = int(parse_qs(url.query).get("ms", ["0"])[0])
@@ -190,6 +191,7 @@ class SandboxApi:
         oidc_overrides: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         backlog: int = 256,
+        version: str = "1.0.0",
     ) -> None:
         if ssl_context is None and certfile is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -202,6 +204,7 @@ class SandboxApi:
         self.latency_ms = latency_ms
         self.fail_every = fail_every
         self.health_status = health_status
+        self.version = version  # what /health reports as the running version (a knob)
         self.oidc_empty_jwks = oidc_empty_jwks
         self.oidc_missing_issuer = oidc_missing_issuer
         # fields that replace the discovery document's own (e.g. a hostile issuer or jwks_uri)

@@ -20,7 +20,12 @@ from typing import Any
 import yaml
 
 from pytest_maintcheck.report.files import run_folders
-from pytest_maintcheck.sandbox import demo_database, demo_operations, demo_security_monthly
+from pytest_maintcheck.sandbox import (
+    demo_database,
+    demo_operations,
+    demo_physical,
+    demo_security_monthly,
+)
 from pytest_maintcheck.sandbox.api_server import SandboxApi
 from pytest_maintcheck.sandbox.demo_backups import backups
 from pytest_maintcheck.sandbox.demo_history import seed_demo_history
@@ -149,6 +154,7 @@ PARTS.append(demo_security_monthly.security_monthly)
 PARTS.append(security_daily)
 PARTS.append(backups)
 PARTS.append(demo_operations.operations)
+PARTS.append(demo_physical.physical_backups)
 
 
 def suite_path() -> Path:
