@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pytest_maintcheck.config import (
+    DEFAULT_THRESHOLDS,
     DEFAULTS,
+    Backup,
     Config,
     Database,
     DatabaseMaintenanceTarget,
     HealthCheck,
+    RestoreTest,
     load_config,
 )
 
@@ -54,3 +57,35 @@ def test_database_and_maintenance_defaults_agree_with_the_loader(tmp_path: Path)
     built = DatabaseMaintenanceTarget(database="primary")
     for name in ("min_dead_tuples", "timeout", "repair_timeout", "lock_timeout"):
         assert getattr(loaded, name) == getattr(built, name), name
+
+
+PHYSICAL = """\
+version: 1
+databases: {primary: {dsn: 'postgresql://maint@db/clinical'}}
+backups:
+  - name: cluster
+    kind: pgbackrest
+    stanza: main
+    restoreTest: {expectTables: [patients]}
+replication: [{database: primary}]
+archiving: [{database: primary}]
+"""
+
+
+def test_physical_backup_and_replication_defaults_come_from_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "maintcheck.yaml"
+    path.write_text(PHYSICAL, encoding="utf-8")
+    config = load_config(path, environ={})
+    (backup,) = config.backups
+    built = Backup(name="cluster", kind="pgbackrest", stanza="main")
+    assert backup.timeout == built.timeout == DEFAULTS.backup_tool_timeout
+    assert backup.restore_test is not None
+    assert backup.restore_test.max_duration == RestoreTest().max_duration
+    (replication,) = config.replication
+    table = DEFAULT_THRESHOLDS["replication"]
+    assert replication.replay_lag is not None
+    assert (replication.replay_lag.warn, replication.replay_lag.fail) == (30.0, 300.0)
+    assert table["replayLag"] == {"warn": "30s", "fail": "5m"}
+    (archiving,) = config.archiving
+    assert archiving.archive_max_age is not None
+    assert archiving.archive_max_age.fail == 900.0  # "15m", DEFAULT_THRESHOLDS["archiving"]
