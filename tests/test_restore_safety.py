@@ -57,7 +57,7 @@ def witness_dir() -> Iterator[Path]:
 
 
 def _crafted_dump(db: SandboxDatabase, out: Path, witness: Path) -> Path:
-    """A dump whose restore calls a function that runs ``touch witness`` on the server.
+    """A dump whose restore calls a function that writes ``witness`` on the server.
 
     The materialized view is made while the function is harmless; the function then becomes
     the attack, and pg_dump writes REFRESH MATERIALIZED VIEW, which calls it on restore.
@@ -70,7 +70,7 @@ def _crafted_dump(db: SandboxDatabase, out: Path, witness: Path) -> Path:
                 "CREATE OR REPLACE FUNCTION ward_total() RETURNS int LANGUAGE plpgsql AS $f$"
                 " BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ' || quote_literal({});"
                 " RETURN 1; END $f$"
-            ).format(sql.Literal(f"touch {witness}"))
+            ).format(sql.Literal(f"cat > {witness}"))  # reads its stdin: no broken pipe
         )
         # the attack works when a superuser runs it: the absence of the file proves something
         conn.execute("SELECT ward_total()")
