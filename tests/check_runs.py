@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import pytest
 import yaml
 
 CHECKS = Path(__file__).resolve().parents[1] / "checks"
+MAINTCHECK = (sys.executable, "-m", "pytest_maintcheck.cli")
 
 
 def run_dirs(report_dir: Path) -> list[Path]:
@@ -83,3 +87,46 @@ def run_checks(
     )  # fmt: skip
     run_dir = newest_run(report_dir or pytester.path / "reports", result.stdout.str())
     return CheckRun(result, run_dir)
+
+
+def maintcheck(
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+    preexec_fn: Callable[[], object] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The maintcheck command, as an operator runs it: env adds to this process's."""
+    return subprocess.run(
+        [*MAINTCHECK, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,  # only a resource limit, set before exec
+    )
+
+
+def pytest_run(
+    rootdir: Path,
+    config: Path,
+    *selection: str,
+    report_dir: Path,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """pytest on checks (paths under checks/, with an optional ::test) with a config file,
+    as cron runs it: no pytester, so the run's own files are all there is."""
+    return subprocess.run(
+        [
+            sys.executable, "-m", "pytest", *(str(CHECKS / s) for s in selection),
+            "-p", "no:cacheprovider", "--rootdir", str(rootdir),
+            "--maintcheck-config", str(config), "--maintcheck-report-dir", str(report_dir),
+            *args,
+        ],
+        cwd=rootdir, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_maintcheck.config import _VAR
+from pytest_maintcheck.config.loading import _VAR
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "maintcheck.yaml"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from check_runs import CHECKS, run_dirs
+from check_runs import CHECKS, pytest_run, run_dirs
 from pytest_maintcheck.cli import main
 
 
@@ -40,14 +39,14 @@ def _config(site: Path, system: str = "Cardiology", **extra: object) -> Path:
 def _run(site: Path, config: Path, env: dict[str, str] | None = None) -> Path:
     """One real daily run; returns its run folder."""
     before = set(run_dirs(site / "reports"))
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(site),
-            "--maintcheck-config", str(config), "--maintcheck-report-dir", str(site / "reports"),
-            "-m", "daily", str(CHECKS / "test_daily_health.py"),
-        ],
-        cwd=site, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    done = pytest_run(
+        site,
+        config,
+        "test_daily_health.py",
+        report_dir=site / "reports",
+        args=["-m", "daily"],
+        env=env,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (new,) = set(run_dirs(site / "reports")) - before
     return new

@@ -7,23 +7,14 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from check_runs import read_record, run_dirs
+from check_runs import MAINTCHECK, maintcheck, read_record, run_dirs
 from pytest_maintcheck.sandbox import SandboxApi, port_is_open
-
-MAINTCHECK = [sys.executable, "-m", "pytest_maintcheck.cli"]
-
-
-def maintcheck(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MAINTCHECK, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def test_validate_says_valid_or_exits_4(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,25 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from check_runs import MAINTCHECK, maintcheck
 from pytest_maintcheck import __version__
 from pytest_maintcheck.sandbox import SandboxApi
 from pytest_maintcheck.sandbox.postgres import PostgresCluster
-
-MAINTCHECK = [sys.executable, "-m", "pytest_maintcheck.cli"]
-
-
-def maintcheck(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MAINTCHECK, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def _config(folder: Path, config: dict[str, object]) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from check_runs import maintcheck
 from pytest_maintcheck.config import MAX_NESTING, MAX_VALUES, ConfigError, load_config
 
-MAINTCHECK = [sys.executable, "-m", "pytest_maintcheck.cli"]
 MEMORY_CAP = 1024 * 1024 * 1024  # the bomb below expands to ~390 million values: far past this
 
 ALIAS_BOMB = "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -27,15 +26,8 @@ def _capped_memory() -> None:
 
 
 def _maintcheck(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MAINTCHECK, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_capped_memory,
-        check=False,
-    )
+    """The command under a memory cap: a config that blows up must not take the machine."""
+    return maintcheck(*args, cwd=cwd, timeout=120, preexec_fn=_capped_memory)
 
 
 def test_an_alias_bomb_is_a_config_error(tmp_path: Path) -> None:

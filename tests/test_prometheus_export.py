@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import stat
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from check_runs import CHECKS, newest_run, read_record
+from check_runs import newest_run, pytest_run, read_record
 from pytest_maintcheck.export.prometheus import export_run, run_samples
 
 NOW = datetime(2026, 3, 1, 2, 15, tzinfo=UTC)
@@ -35,15 +34,13 @@ def _site(tmp_path: Path, services: list[str], textfile: Path) -> Path:
 
 
 def _daily(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-            "--maintcheck-config", str(config), "-m", "daily",
-            "--maintcheck-report-dir", str(tmp_path / "reports"),
-            str(CHECKS / "test_daily_health.py"),
-        ],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return pytest_run(
+        tmp_path,
+        config,
+        "test_daily_health.py",
+        report_dir=tmp_path / "reports",
+        args=["-m", "daily"],
+    )
 
 
 def _parsed(path: Path) -> dict[str, Any]:

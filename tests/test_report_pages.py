@@ -24,7 +24,7 @@ import yaml
 from playwright.sync_api import Browser
 
 from browser import Loaded, chromium, load, screenshot
-from check_runs import CHECKS, run_dirs
+from check_runs import pytest_run, run_dirs
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SYSTEM = "Clinic <b>records</b> (test)"
@@ -80,13 +80,14 @@ def _users(folder: Path, *extra: str) -> None:
 
 
 def _run(folder: Path, config: Path, reports: Path, *extra: str) -> None:
-    argv = [
-        sys.executable, "-m", "pytest", str(CHECKS / "test_daily_health.py"),
-        f"{CHECKS / 'test_monthly_security.py'}::test_access_review",
-        "--rootdir", str(folder), "--maintcheck-config", str(config),
-        "--maintcheck-report-dir", str(reports), "-p", "no:cacheprovider", "-q", *extra,
-    ]  # fmt: skip
-    done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=120)
+    done = pytest_run(
+        folder,
+        config,
+        "test_daily_health.py",
+        "test_monthly_security.py::test_access_review",
+        report_dir=reports,
+        args=["-q", *extra],
+    )
     assert done.returncode in (0, 1), done.stdout + done.stderr
 
 

@@ -29,11 +29,11 @@ TIME_SENSITIVE = [
     "tests/test_plugin.py::test_a_waiver_protects_through_its_expiry_day_and_not_a_day_longer",
     "tests/test_plugin.py::test_expired_waiver_is_a_finding_and_no_longer_protects",
     "tests/test_certificates.py",  # days to expiry, validity, chains against the clock
-    "tests/test_review_certificates.py",
+    "tests/test_certificates_rules.py",
     "tests/test_dependencies_policies.py::test_policy_findings_end_to_end",  # review due dates
     "tests/test_access_review.py::test_a_clean_review_passes",  # inactivity against the clock
-    "tests/test_review_bad_input.py::test_auth_log_lines_that_cannot_be_dated_or_parsed_are_counted_not_fatal",
-    "tests/test_review_backups.py",  # backups stamped with the clock's date
+    "tests/test_probe_input_files.py::test_auth_log_lines_that_cannot_be_dated_or_parsed_are_counted_not_fatal",
+    "tests/test_backups_weekly.py",  # backups stamped with the clock's date
     "tests/test_backup_probes.py::test_manifest_findings_unlisted_missing_and_mismatched",
     "tests/test_backup_probes.py::test_size_change_against_the_previous_backup",
 ]

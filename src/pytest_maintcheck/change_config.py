@@ -1,7 +1,7 @@
 """The ``changeManagement`` section: the deploy gate's rollback point and impact assessment.
 
-Frozen objects built by ``config._Builder`` (which validates the schema first); kept here so
-issue 17's section does not crowd ``config.py``.
+Frozen objects built by ``config.loading._Builder`` (which validates the schema first); kept
+here so issue 17's section does not crowd the config package.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_maintcheck.config import Path_, _Builder
+    from pytest_maintcheck.config import Path_
+    from pytest_maintcheck.config.loading import _Builder
 
 DEFAULT_SHIFT_FACTOR = 1.5
 DEFAULT_ROLLBACK_MAX_AGE = 24 * 3600.0

@@ -1,8 +1,8 @@
 """Config sections for configuration review, host resources, pooling, patches and encryption.
 
-Frozen objects built by ``config._Builder`` (which validates the schema first); kept here so
-the sections of issue 14 do not crowd ``config.py``. Every expected value has a default the
-config may override per entry.
+Frozen objects built by ``config.loading._Builder`` (which validates the schema first); kept
+here so the sections of issue 14 do not crowd the config package. Every expected value has a
+default the config may override per entry.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from pytest_maintcheck.config import Thresholds
 
 if TYPE_CHECKING:
-    from pytest_maintcheck.config import Path_, _Builder
+    from pytest_maintcheck.config import Path_
+    from pytest_maintcheck.config.loading import _Builder
 
 # ssl_min_protocol_version's values, oldest first
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")

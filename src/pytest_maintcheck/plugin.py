@@ -23,6 +23,7 @@ from pytest_maintcheck.catalogue import SUITES, CheckSpec
 from pytest_maintcheck.config import Config, ConfigError
 from pytest_maintcheck.errors import MeasurementError
 from pytest_maintcheck.redact import RedactingFilter, printable
+from pytest_maintcheck.result import CheckResult
 from pytest_maintcheck.run import ReportDirError, RunState, result_for_report
 from pytest_maintcheck.site import spec_of
 from pytest_maintcheck.targets import NOT_CONFIGURED_ID, TARGETS
@@ -292,12 +293,12 @@ class ResultCollector:
             return
         pending = getattr(report, "maintcheck_pending", None)
         if isinstance(pending, dict):
-            self.state.pending[report.nodeid] = pending
+            self.state.pending[report.nodeid] = CheckResult.from_json(pending)
         elif report.when == "teardown":
             self.state.pending.pop(report.nodeid, None)  # the check ended
         result = getattr(report, "maintcheck", None)
         if isinstance(result, dict):
-            self.state.add_result(result)
+            self.state.add_result(CheckResult.from_json(result))
         elif str(report.when) == "???" and report.failed:  # xdist's report for a crashed worker
             self.state.worker_crashed(report.nodeid, str(report.longrepr))
 
@@ -675,8 +676,8 @@ def pytest_runtest_makereport(
         raised_by_verdict=raised_by_verdict,
         state=state,
     )
-    report.maintcheck = result  # type: ignore[attr-defined]
-    item.stash[VERDICT] = (result["verdict"], result["severity"])
+    report.maintcheck = result.to_json()  # type: ignore[attr-defined]  # plain JSON for xdist
+    item.stash[VERDICT] = (result.verdict.value, result.severity)
     if report.when == "teardown":
         _carry_verdict(item, report)
     return report
@@ -690,7 +691,7 @@ def _mark_pending(item: pytest.Item, report: pytest.TestReport) -> None:
     state = item.config.stash[STATE]
     report.maintcheck_pending = result_for_report(  # type: ignore[attr-defined]
         item, report, spec=spec, assessed=None, raised_by_verdict=False, state=state
-    )
+    ).to_json()
 
 
 def _carry_verdict(item: pytest.Item, report: pytest.TestReport) -> None:

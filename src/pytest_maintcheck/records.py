@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from pytest_maintcheck.catalogue import (
     finding_severity,
 )
 from pytest_maintcheck.config import Config
+from pytest_maintcheck.result import CheckResult, Outcome
 
 HEALTH_STATUS = {"pass": "healthy", "degraded": "degraded", "violation": "down", "error": "down"}
 COMPLIANCE_STATUS = {
@@ -51,7 +52,7 @@ def performed_by() -> str:
 
 def build_records(
     config: Config,
-    results: list[dict[str, Any]],
+    results: Iterable[CheckResult],
     *,
     run_id: str,
     started: datetime,
@@ -63,7 +64,7 @@ def build_records(
     crashed: list[str] | None = None,
 ) -> dict[str, Any]:
     """Every record file of one run, keyed by file name."""
-    results = sorted(results, key=lambda r: r["nodeid"])
+    results = sorted(results, key=lambda r: r.nodeid)
     now = iso(finished)
     return {
         "maintenance-log.json": maintenance_log(
@@ -89,44 +90,47 @@ def build_records(
             "finishedAt": now,
             "counts": counts(results),
             "crashed": crashed or [],
-            "checks": results,
+            "checks": [r.to_json() for r in results],
         },
     }
 
 
-def counts(results: Iterable[dict[str, Any]]) -> dict[str, int]:
-    out = {"pass": 0, "degraded": 0, "violation": 0, "error": 0, "skipped": 0, "waived": 0}
+def counts(results: Iterable[CheckResult]) -> dict[str, int]:
+    out = {str(o): 0 for o in Outcome} | {"waived": 0}
     for r in results:
-        out[r["verdict"]] = out.get(r["verdict"], 0) + 1
-        if r.get("waived") and r["verdict"] in ("violation", "degraded"):
+        out[r.verdict] += 1
+        if r.waived and r.verdict in (Outcome.VIOLATION, Outcome.DEGRADED):
             out["waived"] += 1
     return out
 
 
-def severity_of(finding: dict[str, Any], result: dict[str, Any]) -> str:
+def severity_of(finding: Mapping[str, Any], check_severity: str) -> str:
     """A finding's own severity where the check gave one, else the check's."""
-    return str(finding.get("severity") or result["severity"])
+    return str(finding.get("severity") or check_severity)
 
 
-def incident_severity(result: dict[str, Any]) -> str:
-    """The worst severity among a result's violations (an error counts at the check's)."""
-    levels = [severity_of(f, result) for f in result["findings"] if f["verdict"] == "violation"]
+def incident_severity(result: Mapping[str, Any]) -> str:
+    """The worst severity among a result's violations (an error counts at the check's).
+    Takes the JSON form: incidents.py reads results and incidents alike as records."""
+    check_severity = str(result["severity"])
+    findings = result["findings"]
+    levels = [severity_of(f, check_severity) for f in findings if f["verdict"] == "violation"]
     return str(max(levels or [result["severity"]], key=SEVERITIES.index))
 
 
-def _finding_lines(result: dict[str, Any]) -> Iterable[tuple[str, str]]:
-    waived = " (waived)" if result.get("waived") else ""
-    for f in result["findings"]:
-        sev = severity_of(f, result)
+def _finding_lines(result: CheckResult) -> Iterable[tuple[str, str]]:
+    waived = " (waived)" if result.waived else ""
+    for f in result.findings:
+        sev = severity_of(f, result.severity)
         yield (
-            f"[{sev}] {result['name']}{waived}: {f['verdict']}: {f['description']}",
-            f"{result['name']}: {f['action']}",
+            f"[{sev}] {result.name}{waived}: {f['verdict']}: {f['description']}",
+            f"{result.name}: {f['action']}",
         )
 
 
 def maintenance_log(
     config: Config,
-    results: list[dict[str, Any]],
+    results: Sequence[CheckResult],
     run_id: str,
     started: datetime,
     finished: datetime,
@@ -140,18 +144,17 @@ def maintenance_log(
     follow_up: list[str] = []
     absent = not_configured(results)
     for r in results:
-        if r.get("notConfigured"):
+        if r.not_configured:
             continue  # listed once per section below, not once per check
-        first = r["message"].splitlines()[0] if r["message"] else ""
-        actions.append(f"{r['title']} [{r['target']}]: {r['verdict']} - {first}")
+        first = r.message.splitlines()[0] if r.message else ""
+        actions.append(f"{r.title} [{r.target}]: {r.verdict} - {first}")
         actions.extend(
-            f"{r['title']} [{r['target']}]: performed {a}"
-            for a in r["details"].get("performed", [])
+            f"{r.title} [{r.target}]: performed {a}" for a in r.details.get("performed", [])
         )
         for finding, action in _finding_lines(r):
             findings.append(finding)
             follow_up.append(action)
-    recorded = {r["nodeid"] for r in results}
+    recorded = {r.nodeid for r in results}
     for nodeid in (n for n in crashed if n not in recorded):  # else an error result says it
         findings.append(f"[high] {nodeid}: the worker running it crashed; no verdict")
         follow_up.append(f"{nodeid}: re-run it alone (pytest '{nodeid}') and fix the crash")
@@ -170,61 +173,61 @@ def maintenance_log(
         "status": status,
         "system": config.system,
         "environment": config.environment,
-        "suites": sorted({r["suite"] for r in results}),
+        "suites": sorted({r.suite for r in results}),
         "counts": counts(results),
         "notConfigured": absent,
     }
 
 
-def _incomplete(result: dict[str, Any]) -> bool:
+def _incomplete(result: CheckResult) -> bool:
     """A check of a configured target that errored or could not run (a skip of a check
     whose section is absent from the config is not: nothing was asked of it)."""
-    if result["verdict"] == "error":
+    if result.verdict is Outcome.ERROR:
         return True
-    return result["verdict"] == "skipped" and not result.get("notConfigured")
+    return result.verdict is Outcome.SKIPPED and not result.not_configured
 
 
-def not_configured(results: Iterable[dict[str, Any]]) -> list[str]:
+def not_configured(results: Iterable[CheckResult]) -> list[str]:
     """The config sections absent from this run's config that selected checks needed, once each."""
-    return sorted({str(r["notConfigured"]) for r in results if r.get("notConfigured")})
+    return sorted({r.not_configured for r in results if r.not_configured})
 
 
-def health_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def health_records(results: Sequence[CheckResult]) -> list[dict[str, Any]]:
     out = []
     for r in results:
-        if r["check"] != "health" or r["verdict"] == "skipped":
+        if r.check != "health" or r.verdict is Outcome.SKIPPED:
             continue
-        metrics = r["metrics"]
+        metrics = r.metrics
         out.append(
             {
-                "type": r["details"].get("type", "api"),
-                "status": HEALTH_STATUS[r["verdict"]],
+                "type": r.details.get("type", "api"),
+                "status": HEALTH_STATUS[r.verdict],
                 "metrics": {
                     "responseTime": metrics.get("responseTime"),
                     "errorRate": metrics.get("errorRate"),
                     "uptime": metrics.get("uptime"),
                 },
-                "lastChecked": r["finishedAt"],
+                "lastChecked": r.finished_at,
                 # responseTime is the p95 of the answers, or with none of the time until each
                 # sample failed or timed out: never null, as the seed's type says
-                "responseTimeOf": r["details"].get("responseTimeOf", "answers"),
-                "service": r["target"],
-                "endpoints": r["details"].get("endpoints", []),
-                "waived": r.get("waived", False),
+                "responseTimeOf": r.details.get("responseTimeOf", "answers"),
+                "service": r.target,
+                "endpoints": r.details.get("endpoints", []),
+                "waived": r.waived,
                 # planned maintenance: shown, but not counted in availability
-                "inMaintenance": bool(r.get("inMaintenance")),
+                "inMaintenance": r.in_maintenance,
             }
         )
     return out
 
 
-def database_records(results: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+def database_records(results: Sequence[CheckResult], now: str) -> list[dict[str, Any]]:
     """One DatabaseMaintenance per database any database check looked at."""
     by_db: dict[str, dict[str, Any]] = {}
     for r in results:
-        name = r["details"].get("database")
-        database_check = r["category"] == DATABASE.name
-        if not name or not (database_check or "dbMetrics" in r["details"]):
+        name = r.details.get("database")
+        database_check = r.category == DATABASE.name
+        if not name or not (database_check or "dbMetrics" in r.details):
             continue  # replication and archiving (contingency checks) add their dbMetrics
         record = by_db.setdefault(
             name,
@@ -237,9 +240,9 @@ def database_records(results: list[dict[str, Any]], now: str) -> list[dict[str, 
                 "followUp": [],
             },
         )
-        for task, done in r["details"].get("tasks", {}).items():
+        for task, done in r.details.get("tasks", {}).items():
             record["tasks"][task] = record["tasks"].get(task, False) or bool(done)
-        for key, value in r["details"].get("dbMetrics", {}).items():
+        for key, value in r.details.get("dbMetrics", {}).items():
             record["metrics"][key] = value
         for finding, action in _finding_lines(r):
             record["findings"].append(finding)
@@ -247,52 +250,52 @@ def database_records(results: list[dict[str, Any]], now: str) -> list[dict[str, 
     return list(by_db.values())
 
 
-def compliance_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def compliance_records(results: Iterable[CheckResult]) -> list[dict[str, Any]]:
     """One ComplianceCheck per category the run touched, status from its checks' verdicts."""
     by_category: dict[str, dict[str, Any]] = {}
     for r in results:
-        if r["verdict"] == "skipped":
+        if r.verdict is Outcome.SKIPPED:
             continue
         record = by_category.setdefault(
-            r["category"],
+            r.category,
             {
-                "category": r["category"],
+                "category": r.category,
                 "requirements": [],
                 "status": "compliant",
                 "findings": [],
                 "checks": [],
             },
         )
-        for clause in r["requirements"]:
+        for clause in r.requirements:
             if clause not in record["requirements"]:
                 record["requirements"].append(clause)
-        status = COMPLIANCE_STATUS[r["verdict"]]
-        if r.get("waived") and status == "violation":
+        status = COMPLIANCE_STATUS[r.verdict]
+        if r.waived and status == "violation":
             status = "warning"  # an accepted risk is shown, but is not an open violation
         if _ORDER[status] > _ORDER[record["status"]]:
             record["status"] = status
         record["checks"].append(
-            {"nodeid": r["nodeid"], "verdict": r["verdict"], "waived": r.get("waived", False)}
+            {"nodeid": r.nodeid, "verdict": r.verdict.value, "waived": r.waived}
         )
-        waiver = r.get("waiver")
-        for f in r["findings"]:
-            description = f"{r['name']}: {f['description']}"
-            if r.get("waived") and waiver:
+        waiver = r.waiver
+        for f in r.findings:
+            description = f"{r.name}: {f['description']}"
+            if r.waived and waiver:
                 description += f" [WAIVED until {waiver['expires']}: {waiver['justification']}]"
             record["findings"].append(
                 {
-                    "severity": finding_severity(severity_of(f, r)),
+                    "severity": finding_severity(severity_of(f, r.severity)),
                     "description": description,
                     "action": f["action"],
-                    "check": r["nodeid"],
+                    "check": r.nodeid,
                     "verdict": f["verdict"],
-                    "waived": bool(r.get("waived")),
+                    "waived": r.waived,
                 }
             )
     return sorted(by_category.values(), key=lambda c: c["category"])
 
 
-def spec_of_result(result: dict[str, Any]) -> CheckSpec:
+def spec_of_result(result: Mapping[str, Any]) -> CheckSpec:
     """A bundled check's catalogue entry, or a site check's as its result carries it."""
     bundled = CHECKS.get(result["check"])
     if bundled is not None:
@@ -310,10 +313,10 @@ def spec_of_result(result: dict[str, Any]) -> CheckSpec:
 
 
 def incident_records(
-    config: Config, results: list[dict[str, Any]], now: str, previous: list[dict[str, Any]]
+    config: Config, results: Iterable[CheckResult], now: str, previous: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Drafts for unwaived high/critical violations; earlier open ones updated or resolved
-    (the lifecycle itself lives in incidents.py)."""
+    (the lifecycle itself lives in incidents.py, on the records' JSON)."""
     from pytest_maintcheck.incidents import update_incidents
 
     def draft(r: dict[str, Any], severity: str) -> dict[str, Any]:
@@ -332,7 +335,7 @@ def incident_records(
 
     return update_incidents(
         previous,
-        results,
+        [r.to_json() for r in results],
         now,
         system=config.system,
         environment=config.environment,
@@ -341,6 +344,6 @@ def incident_records(
     )
 
 
-def check_identity(result: dict[str, Any]) -> tuple[str, str]:
+def check_identity(result: Mapping[str, Any]) -> tuple[str, str]:
     """A check across runs: catalogue key and target (its name when it has no target)."""
     return str(result["check"]), str(result.get("target") or result.get("name") or "")

@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from pytest_maintcheck.config import redact_dsn, redact_urls
-
 # control codes (newlines too: a probed value must not fake a line of output), and the
 # invisible format characters that reorder or hide text (bidi overrides, zero-width)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -139,3 +137,101 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         return True
+
+
+# ---------------------------------------------------------------------------- URLs and DSNs
+
+_MASK = "***"
+# libpq's parameters that hold a secret (PostgreSQL 18 adds oauth_client_secret)
+_LIBPQ_SECRETS = r"(?:password|sslpassword|oauth_client_secret)"
+_DSN_URL_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@", re.I)
+_DSN_KV_PASSWORD = re.compile(
+    rf"(?P<pre>(?<![\w-]){_LIBPQ_SECRETS}\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I
+)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]*", re.I)
+_WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+# query keys that carry a credential: the key, or its last part after _ or -, is one of these
+CREDENTIAL_QUERY_KEYS = frozenset(
+    {
+        "token", "key", "apikey", "secret", "password", "passwd", "pwd", "pass", "sig",
+        "signature", "auth", "authorization", "credential", "credentials", "sas", "session",
+        "sessionid", "code", "sslpassword",
+    }
+)  # fmt: skip
+
+
+def is_credential_key(key: str) -> bool:
+    """token, access_token, api_key, X-Amz-Signature, client_secret ...: a credential."""
+    name = key.strip().lower()
+    return name in CREDENTIAL_QUERY_KEYS or re.split(r"[_-]", name)[-1] in CREDENTIAL_QUERY_KEYS
+
+
+def in_secret_field(before: str, text: str) -> bool:
+    """Whether a ${VAR} that starts after ``before`` (in ``text``) sits where a credential goes:
+    a URL's userinfo, query or fragment, or a libpq secret parameter."""
+    if re.search(rf"(?<![\w-]){_LIBPQ_SECRETS}\s*=\s*'?$", before, re.I):
+        return True
+    scheme = before.find("://")
+    if scheme < 0:
+        return False
+    after_scheme = before[scheme + 3 :]
+    if "?" in after_scheme or "#" in after_scheme:
+        return True
+    # still in the authority, and an @ follows before the path: userinfo
+    return "/" not in after_scheme and "@" in text[len(before) :].split("/")[0]
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to show: the password of its userinfo (all of it for http) and every
+    query and key=value fragment value become ***."""
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        userinfo, host = authority.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":" + _MASK
+        elif scheme.lower() in _WEB_SCHEMES:
+            userinfo = _MASK  # a bare user part of a web URL is usually a token
+        authority = userinfo + "@" + host
+    tail, hash_, fragment = tail.partition("#")
+    path, question, query = tail.partition("?")
+    if question:
+        query = _mask_values(query)
+    if hash_ and "=" in fragment:
+        fragment = _mask_values(fragment)
+    return f"{scheme}://{authority}{path}{question}{query}{hash_}{fragment}"
+
+
+def _mask_values(query: str) -> str:
+    parts = []
+    for part in query.split("&"):
+        key, eq, value = part.partition("=")
+        parts.append(f"{key}={_MASK if value else ''}" if eq else (_MASK if part else ""))
+    return "&".join(parts)
+
+
+def redact_urls(text: str) -> str:
+    """Every URL in a text with its credentials and query values masked (see redact_url)."""
+    return _URL.sub(_redact_match, text) if "://" in text else text
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    """Punctuation that ends a sentence after a URL ('at http://h/x?a=1: start it') stays."""
+    url = match.group(0)
+    bare = url.rstrip(".,;:!?)]}")
+    return redact_url(bare) + url[len(bare) :]
+
+
+def dsn_password(dsn: str) -> str | None:
+    for pattern in (_DSN_URL_PASSWORD, _DSN_KV_PASSWORD):
+        match = pattern.search(dsn)
+        if match and match.group("pw"):
+            return match.group("pw").strip("'")
+    return None
+
+
+def redact_dsn(text: str) -> str:
+    """A DSN with any password replaced, safe to print."""
+    text = _DSN_URL_PASSWORD.sub(lambda m: f"{m.group('pre')}:***@", text)
+    return _DSN_KV_PASSWORD.sub(lambda m: f"{m.group('pre')}***", text)

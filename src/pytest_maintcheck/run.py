@@ -18,6 +18,7 @@ from typing import Any
 from pytest_maintcheck.catalogue import CheckSpec
 from pytest_maintcheck.config import Config, Waiver, load_config, secret_values
 from pytest_maintcheck.redact import Redactor, printable
+from pytest_maintcheck.result import CheckResult, Outcome
 from pytest_maintcheck.site import is_bundled
 from pytest_maintcheck.targets import NOT_CONFIGURED_ID, TARGETS
 from pytest_maintcheck.verdict import Assessment
@@ -46,7 +47,7 @@ class RunState:
     run_id: str = ""
     config: Config | None = None
     redact: Redactor = field(default_factory=Redactor)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, CheckResult] = field(default_factory=dict)
     crashed: list[str] = field(default_factory=list)
     missing_config: bool = False
     owns_html: bool = False
@@ -64,7 +65,7 @@ class RunState:
     shared_dir: Path | None = None
     fleet: dict[str, Any] | None = None
     # xdist: each running check's result should its worker die before the check ends
-    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[str, CheckResult] = field(default_factory=dict)
     reruns: dict[str, int] = field(default_factory=dict)
     signer: Any = None  # chain.Signer when signing is configured: signs each run's log
     history_problems: list[str] = field(default_factory=list)  # the store could not be written
@@ -161,37 +162,31 @@ class RunState:
             return  # died before the check's setup ended: only listed as crashed
         message = f"the worker running it crashed, no verdict ({printable(why, 200)})"
         self.add_result(
-            {
-                **pending,
-                "verdict": "error",
-                "message": message,
-                "phase": "call",
-                "findings": [
+            pending.but(
+                verdict=Outcome.ERROR,
+                message=message,
+                phase="call",
+                findings=(
                     {
                         "verdict": "violation",
                         "description": message,
                         "action": f"Re-run it alone (pytest '{nodeid}') and fix the crash.",
-                    }
-                ],
-            }
+                    },
+                ),
+            )
         )
 
-    def add_result(self, result: dict[str, Any]) -> None:
+    def add_result(self, result: CheckResult) -> None:
         """Merge setup/call/teardown results of one check: the worst one stands."""
-        nodeid = result["nodeid"]
+        nodeid = result.nodeid
         if nodeid in self.reruns:
-            result["reruns"] = self.reruns[nodeid]
+            result = result.but(reruns=self.reruns[nodeid])
         earlier = self.results.get(nodeid)
-        if earlier is None or _rank(result) >= _rank(earlier):
-            if (
-                earlier is not None
-                and earlier.get("phase") == "call"
-                and result.get("phase") == "teardown"
-            ):
-                merged = dict(earlier)
-                merged["verdict"] = "error"
-                merged["message"] = earlier["message"] + "\n" + result["message"]
-                self.results[nodeid] = merged
+        if earlier is None or result.verdict.rank >= earlier.verdict.rank:
+            if earlier is not None and earlier.phase == "call" and result.phase == "teardown":
+                self.results[nodeid] = earlier.but(
+                    verdict=Outcome.ERROR, message=earlier.message + "\n" + result.message
+                )
                 return
             self.results[nodeid] = result
 
@@ -199,8 +194,7 @@ class RunState:
         """--maintcheck-fail-on=warning (or degraded): an unwaived degraded check fails the run."""
         if current == 0 and self.fail_on in ("warning", "degraded"):
             for r in self.results.values():
-                quiet = r.get("waived") or r.get("inMaintenance")
-                if r["verdict"] == "degraded" and not quiet:
+                if r.verdict is Outcome.DEGRADED and not r.quiet:
                     return 1
         return current
 
@@ -219,38 +213,38 @@ class RunState:
         """
         from pytest_maintcheck.records import severity_of
 
-        unmeasured: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        rest: list[dict[str, Any]] = []
-        for r in sorted(self.results.values(), key=lambda r: r["nodeid"]):
-            if r["verdict"] in ("pass", "skipped"):
+        unmeasured: dict[tuple[str, str], list[CheckResult]] = {}
+        rest: list[CheckResult] = []
+        for r in sorted(self.results.values(), key=lambda r: r.nodeid):
+            if r.verdict in (Outcome.PASS, Outcome.SKIPPED):
                 continue
             why = _only_unmeasured(r)
             if why is None:
                 rest.append(r)
             else:
-                who = why["target"] or r["target"] or r["name"]
+                who = why["target"] or r.target or r.name
                 unmeasured.setdefault((who, why["reason"]), []).append(r)
         for (target, reason), group in unmeasured.items():
-            names = [r["name"].split("[")[0] for r in group]
+            names = [r.name.split("[")[0] for r in group]
             shown = ", ".join(names[:SUMMARY_NAMES]) + (
                 f" (+{len(names) - SUMMARY_NAMES} more)" if len(names) > SUMMARY_NAMES else ""
             )
-            severity = max((r["severity"] for r in group), key=_severity_rank)
+            severity = max((r.severity for r in group), key=_severity_rank)
             count = f"{len(group)} check{'s' if len(group) > 1 else ''}"
-            action = group[0]["findings"][0]["action"]
+            action = group[0].findings[0]["action"]
             yield (
                 f"VIOLATION [{severity}] {target}: {reason} — {count} could not measure: "
                 f"{shown} -> {action}"
             )
         for r in rest:
-            tag = r["verdict"].upper() + (" (waived)" if r.get("waived") else "")
-            if r.get("inMaintenance"):
-                tag += f" (in maintenance: {r['maintenanceWindow']['name']})"
-            first = r["findings"][0] if r["findings"] else None
-            severity = severity_of(first, r) if first else r["severity"]
-            text = f"{first['description']} -> {first['action']}" if first else r["message"]
-            more = f" (+{len(r['findings']) - 1} more)" if len(r["findings"]) > 1 else ""
-            yield f"{tag} [{severity}] {r['name']}: {text.splitlines()[0] if text else ''}{more}"
+            tag = r.verdict.upper() + (" (waived)" if r.waived else "")
+            if r.in_maintenance and r.maintenance_window:
+                tag += f" (in maintenance: {r.maintenance_window['name']})"
+            first = r.findings[0] if r.findings else None
+            severity = severity_of(first, r.severity) if first else r.severity
+            text = f"{first['description']} -> {first['action']}" if first else r.message
+            more = f" (+{len(r.findings) - 1} more)" if len(r.findings) > 1 else ""
+            yield f"{tag} [{severity}] {r.name}: {text.splitlines()[0] if text else ''}{more}"
         for problem in self.history_problems:
             yield f"HISTORY [medium] {problem}"
 
@@ -449,28 +443,21 @@ def _read_only(folder: Path) -> bool:
 SUMMARY_NAMES = 12  # checks named on one grouped summary line
 
 
-def _only_unmeasured(result: dict[str, Any]) -> dict[str, Any] | None:
+def _only_unmeasured(result: CheckResult) -> dict[str, Any] | None:
     """Why an unwaived check could not measure, when that is all it found."""
-    findings = result["findings"]
-    if result.get("waived") or not findings:
+    findings = result.findings
+    if result.waived or not findings:
         return None
     causes = [f.get("couldNotMeasure") for f in findings]
     if not all(causes):
         return None
-    first: dict[str, Any] = causes[0]
-    return first
+    return causes[0]
 
 
 def _severity_rank(severity: str) -> int:
     from pytest_maintcheck.catalogue import SEVERITIES
 
     return SEVERITIES.index(severity) if severity in SEVERITIES else 0
-
-
-def _rank(result: dict[str, Any]) -> int:
-    return {"skipped": 0, "pass": 1, "degraded": 2, "violation": 3, "error": 4}.get(
-        result["verdict"], 0
-    )
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -548,8 +535,8 @@ def result_for_report(
     assessed: Assessment | None,
     raised_by_verdict: bool,
     state: RunState,
-) -> dict[str, Any]:
-    """The plain-JSON result of one check phase, as the controller will record it."""
+) -> CheckResult:
+    """The result of one check phase, as the controller will record it."""
     params = getattr(item, "callspec", None)
     target_obj = next(iter(params.params.values()), None) if params else None
     severity = getattr(target_obj, "severity", None) or spec.severity
@@ -609,7 +596,7 @@ def result_for_report(
         ]
     # every string, details and metrics too, before anything serializes it
     redacted: dict[str, Any] = state.redact.walk(result)
-    return redacted
+    return CheckResult.from_json(redacted)
 
 
 def _vocabulary() -> frozenset[str]:

@@ -16,6 +16,7 @@ import pytest
 from pytest_maintcheck.report import page, run_view
 
 if TYPE_CHECKING:
+    from pytest_maintcheck.result import CheckResult
     from pytest_maintcheck.run import RunState
 _COLOURS = {
     "pass": "#1a7f37",
@@ -94,7 +95,7 @@ class HtmlHooks:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: Any
     ) -> None:
-        results = sorted(self.state.results.values(), key=lambda r: r["nodeid"])
+        results = sorted(self.state.results.values(), key=lambda r: r.nodeid)
         if not results:
             return
         _environment_only_as_asked(session.config)
@@ -102,7 +103,7 @@ class HtmlHooks:
         body = "".join(run_view.sections(self._view(results)))
         prefix.append(f'{style}<div class="mc">{body}</div>')
 
-    def _view(self, results: list[dict[str, Any]]) -> run_view.RunView:
+    def _view(self, results: list[CheckResult]) -> run_view.RunView:
         from pytest_maintcheck.records import incident_records, iso, performed_by
         from pytest_maintcheck.report.series import FolderHistory, previous_run
         from pytest_maintcheck.run import _previous_incidents
@@ -120,7 +121,7 @@ class HtmlHooks:
             run_id=state.run_id,
             system=system,
             environment=environment,
-            suites=sorted({str(r["suite"]) for r in results}),
+            suites=sorted({r.suite for r in results}),
             operator=performed_by(),
             started=state.started_at,
             duration=(now - state.started_at).total_seconds(),

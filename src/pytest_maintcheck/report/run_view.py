@@ -17,6 +17,7 @@ from pytest_maintcheck.report import page
 from pytest_maintcheck.report.change_view import change_section
 from pytest_maintcheck.report.page import badge, section, table, text, verdict_badge
 from pytest_maintcheck.report.series import Run, changes
+from pytest_maintcheck.result import CheckResult
 from pytest_maintcheck.units import format_duration
 
 TILES = ("pass", "degraded", "violation", "error", "skipped", "waived")
@@ -31,7 +32,7 @@ class RunView:
     operator: str
     started: datetime
     duration: float | None
-    results: Sequence[Mapping[str, Any]]
+    results: Sequence[CheckResult]
     incidents: Sequence[Mapping[str, Any]]
     previous: Run | None
     records_dir: str
@@ -45,7 +46,7 @@ def title(system: str, environment: str, run_id: str) -> str:
 
 def sections(view: RunView) -> list[str]:
     """Every part, in the order a reviewer reads them; the per-check table follows."""
-    results = [r for r in view.results if not r.get("notConfigured")]
+    results = [r for r in view.results if not r.not_configured]
     parts = [
         header(view),
         *([change_section(view.change)] if view.change is not None else []),
@@ -56,7 +57,7 @@ def sections(view: RunView) -> list[str]:
         compliance(results),
         changes_since(view.previous, results),
     ]
-    absent = not_configured(view.results)  # type: ignore[arg-type]
+    absent = not_configured(view.results)
     if absent:
         parts.append(
             section(
@@ -92,8 +93,8 @@ def header(view: RunView) -> str:
     )
 
 
-def tiles(results: Sequence[Mapping[str, Any]]) -> str:
-    tally = counts(results)  # type: ignore[arg-type]
+def tiles(results: Sequence[CheckResult]) -> str:
+    tally = counts(results)
     cells = "".join(
         f'<div class="tile {name}" data-verdict="{name}"><b>{int(tally.get(name, 0))}</b>'
         f"{text(name)}</div>"
@@ -117,7 +118,7 @@ def attention_rows(
             verdict = str(f.get("verdict", r["verdict"]))
             if verdict not in ("violation", "degraded", "error"):
                 continue
-            rows.append((verdict, severity_of(f, dict(r)), f, r))
+            rows.append((verdict, severity_of(f, str(r["severity"])), f, r))
     rows.sort(key=lambda x: (*page.sort_key_for_finding(x[0], x[1]), str(x[3]["name"])))
     return rows
 
@@ -215,9 +216,9 @@ def waivers(results: Sequence[Mapping[str, Any]]) -> str:
     return section("waivers", "Waivers", body)
 
 
-def compliance(results: Sequence[Mapping[str, Any]]) -> str:
+def compliance(results: Sequence[CheckResult]) -> str:
     rows = []
-    for c in compliance_records([dict(r) for r in results]):
+    for c in compliance_records(results):
         clauses = "<br>".join(text(x) for x in c["requirements"])
         evidence = "<br>".join(
             f"{verdict_badge(ch['verdict'], ch['waived'])} <code>{text(_test_name(ch))}</code>"

@@ -11,7 +11,6 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
@@ -20,25 +19,56 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_maintcheck.catalogue import CHECKS
-from pytest_maintcheck.notify import AlertSettings, parse_alerts
+from pytest_maintcheck.notify import parse_alerts
 from pytest_maintcheck.units import UnitError, parse_duration
 
 if TYPE_CHECKING:
     import jsonschema
     import yaml
 
-    from pytest_maintcheck.change_config import ChangeManagement
-    from pytest_maintcheck.config_operations import (
-        ConfigReview,
-        Encryption,
-        Host,
-        Pooler,
-        SecurityPatches,
-    )
+from pytest_maintcheck.config.defaults import DEFAULT_SIZE_CHANGE, DEFAULT_THRESHOLDS, DEFAULTS
+from pytest_maintcheck.config.model import (
+    PHYSICAL_KINDS,
+    AccessReview,
+    AccessSource,
+    ArchivingTarget,
+    Backup,
+    Certificate,
+    Config,
+    ConfigError,
+    Database,
+    DatabaseMaintenanceTarget,
+    Dependency,
+    HealthCheck,
+    HistorySettings,
+    MetricCheck,
+    OffHours,
+    Path_,
+    Policy,
+    Probing,
+    ReplicationTarget,
+    RestoreTest,
+    Rotation,
+    SecurityMonitoring,
+    ServiceAccount,
+    SessionPolicy,
+    Signing,
+    SiteTarget,
+    Thresholds,
+    Waiver,
+    WrittenThreshold,
+)
+from pytest_maintcheck.redact import (
+    _MASK,
+    dsn_password,
+    in_secret_field,
+    is_credential_key,
+    redact_dsn,
+    redact_url,
+    redact_urls,
+)
 from pytest_maintcheck.verdict import Metric, Threshold, ThresholdError
-from pytest_maintcheck.windows import MaintenanceWindow, parse_windows
-
-Path_ = tuple[str | int, ...]
+from pytest_maintcheck.windows import parse_windows
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
 _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|webhook|apikey|api_key|dsn)", re.I)
@@ -51,416 +81,7 @@ _NAME_KEYS = frozenset(
 # deep nesting long before they cost memory, time or a RecursionError
 MAX_NESTING = 64
 MAX_VALUES = 100_000
-
-
-class ConfigError(Exception):
-    """A config the run cannot start with: one message naming file, line and key."""
-
-    def __init__(self, file: Path | str, line: int | None, path: Path_, message: str) -> None:
-        self.file, self.line, self.path, self.message = str(file), line, path, message
-        where = f"{self.file}:{line}" if line else self.file
-        key = format_path(path)
-        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
-
-
-def format_path(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-# ---------------------------------------------------------------------------- frozen config
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The thresholds of one target, defaults filled in."""
-
-    items: tuple[Threshold, ...] = ()
-
-    def get(self, metric: str) -> Threshold | None:
-        return next((t for t in self.items if t.metric == metric), None)
-
-
-@dataclass(frozen=True)
-class Database:
-    name: str
-    dsn: str  # as written; may hold no password (the loader refuses one)
-    connect_timeout: float = 10.0
-    statement_timeout: float = 30.0
-
-    @property
-    def safe_dsn(self) -> str:
-        return redact_dsn(self.dsn)
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    service: str
-    type: str
-    endpoints: tuple[str, ...]
-    interval: float = 60.0
-    samples: int = 5
-    timeout: float = 5.0
-    ca_file: Path | None = None
-    severity: str | None = None
-    thresholds: Thresholds = Thresholds()
-    alert_channels: tuple[str, ...] = ()
-    escalation: tuple[str, ...] = ()
-    version_pointer: str | None = None  # RFC 6901 pointer to the running version in the body
-
-    @property
-    def endpoint(self) -> str:
-        return self.endpoints[0]
-
-
-@dataclass(frozen=True)
-class DatabaseMaintenanceTarget:
-    database: str
-    min_dead_tuples: int = 1000
-    timeout: float = 30.0
-    severity: str | None = None
-    thresholds: Thresholds = Thresholds()
-    repair_timeout: float = 900.0  # statement_timeout of each VACUUM/ANALYZE/REINDEX (--apply)
-    lock_timeout: float = 5.0  # how long a repair may wait for a lock before giving up
-
-
-@dataclass(frozen=True)
-class RestoreTest:
-    target: str | None = None
-    max_duration: float = 1800.0
-    expect_tables: tuple[str, ...] = ()
-    min_rows: tuple[tuple[str, int], ...] = ()
-    jobs: int = 2
-    # physical restores (pgbackrest, barman): None is `latest`, the end of the archived WAL
-    target_time: datetime | None = None
-    dbname: str | None = None  # where expectTables live; default the source DSN's, else postgres
-    user: str | None = None  # the role queried as; default the source DSN's, else postgres
-    scratch_dir: Path | None = None  # where the scratch data directory goes; default: temp
-
-
-@dataclass(frozen=True)
-class Rotation:
-    daily: int = 0
-    weekly: int = 0
-    monthly: int = 0
-
-
-@dataclass(frozen=True)
-class Backup:
-    name: str
-    kind: str  # pg_dump | files | pgbackrest | barman
-    location: Path = Path()  # pg_dump and files only
-    pattern: str = ""
-    database: str | None = None
-    max_age: float = 26 * 3600.0
-    checksums: str | None = None
-    size_change: Threshold | None = None
-    restore_test: RestoreTest | None = None
-    rotation: Rotation | None = None
-    severity: str | None = None
-    stanza: str | None = None  # pgbackrest
-    tool_config: Path | None = None  # pgbackrest --config
-    server: str | None = None  # barman
-    timeout: float = 120.0  # each pgbackrest/barman command (not the restore)
-
-    @property
-    def physical(self) -> bool:
-        return self.kind in PHYSICAL_KINDS
-
-
-PHYSICAL_KINDS = ("pgbackrest", "barman")
-
-
-@dataclass(frozen=True)
-class ReplicationTarget:
-    """Standbys a primary must have (or a standby's own receiver), lag and slot limits."""
-
-    database: str
-    standbys: int | None = None  # how many streaming standbys a primary must have
-    standby_names: tuple[str, ...] = ()  # their application_name, when listed by name
-    replay_lag: Threshold | None = None
-    replay_lag_bytes: Threshold | None = None
-    slot_retained: Threshold | None = None
-    severity: str | None = None
-
-
-@dataclass(frozen=True)
-class ArchivingTarget:
-    database: str
-    archive_max_age: Threshold | None = None
-    severity: str | None = None
-
-
-@dataclass(frozen=True)
-class Certificate:
-    name: str
-    host: str | None = None
-    port: int = 443
-    file: Path | None = None
-    server_name: str | None = None
-    ca_file: Path | None = None
-    timeout: float = 10.0
-    severity: str | None = None
-    thresholds: Thresholds = Thresholds()
-    public_ca: bool | None = None  # None: public unless caFile is set (see counts_as_public)
-
-
-@dataclass(frozen=True)
-class AccessSource:
-    name: str
-    postgres: str | None = None
-    file: Path | None = None
-
-
-@dataclass(frozen=True)
-class ServiceAccount:
-    """An account that is not a person: reviewed for its owner and privileges only."""
-
-    name: str
-    owner: str
-    justification: str
-
-
-@dataclass(frozen=True)
-class AccessReview:
-    sources: tuple[AccessSource, ...] = ()
-    roster: Path | None = None
-    inactive: Threshold | None = None
-    privileged_roles: tuple[str, ...] = ()
-    approved_privileged: tuple[str, ...] = ()
-    require_mfa: bool = False
-    severity: str | None = None
-    service_accounts: tuple[ServiceAccount, ...] = ()
-
-    def service_account(self, username: str) -> ServiceAccount | None:
-        """The declaration of username (compared case-insensitively), if it has one."""
-        key = username.strip().casefold()
-        return next((s for s in self.service_accounts if s.name.strip().casefold() == key), None)
-
-
-@dataclass(frozen=True)
-class OffHours:
-    start: str
-    end: str
-    timezone: str = "UTC"
-
-
-@dataclass(frozen=True)
-class SessionPolicy:
-    database: str
-    max_idle: float = 900.0
-    max_lifetime: float = 12 * 3600.0
-    query: str | None = None
-
-
-@dataclass(frozen=True)
-class SecurityMonitoring:
-    auth_log: Path | None = None
-    window: float = 24 * 3600.0
-    failed_logins: Thresholds = Thresholds()
-    off_hours: OffHours | None = None
-    sessions: SessionPolicy | None = None
-
-
-@dataclass(frozen=True)
-class Dependency:
-    name: str
-    lockfile: Path
-    advisories: Path
-    ecosystem: str = "PyPI"
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    file: Path
-    review_every: float
-    last_reviewed: date | None = None
-
-
-@dataclass(frozen=True)
-class WrittenThreshold:
-    """A site check's threshold as the config wrote it; judged once the check says its unit."""
-
-    name: str
-    raw: object
-    line: int | None
-
-
-@dataclass(frozen=True)
-class SiteTarget:
-    """One target of a site's own check: ``siteChecks.<check>.targets[i]``.
-
-    ``thresholds`` holds the written thresholds parsed with the metrics the check declares
-    (its direction and unit); the plugin fills it in when it collects the check.
-    """
-
-    check: str
-    name: str
-    severity: str | None = None
-    database: str | None = None  # a databases key, checked to exist
-    timeout: float = 30.0
-    params: Mapping[str, Any] = field(default_factory=dict)  # free values for the check
-    thresholds: Thresholds = Thresholds()
-    written: tuple[WrittenThreshold, ...] = ()
-    line: int | None = None
-    folder: Path = Path()  # the config's folder
-
-    def path(self, param: str) -> Path:
-        """``params[param]`` as a path; a relative one is taken from the config's folder."""
-        value = self.params.get(param)
-        if not isinstance(value, str) or not value:
-            raise KeyError(f"{self.check}[{self.name}]: params.{param} (a path) is not set")
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else self.folder / p
-
-
-@dataclass(frozen=True)
-class MetricCheck:
-    """A numeric check without Python: one number from SQL or a JSON endpoint, judged."""
-
-    name: str
-    suite: str
-    threshold: Threshold
-    title: str = ""
-    database: str | None = None  # with sql
-    sql: str | None = None
-    http: str | None = None  # with pointer
-    pointer: str = ""
-    ca_file: Path | None = None
-    timeout: float = 5.0  # a statement_timeout for sql; the whole GET for http
-    severity: str | None = None
-    action: str | None = None
-
-    @property
-    def source(self) -> str:
-        """Where the number comes from, for messages (never a DSN)."""
-        if self.sql is not None:
-            return f"SQL on database {self.database!r}"
-        return f"{self.http} at {self.pointer or '(the whole body)'}"
-
-
-@dataclass(frozen=True)
-class HistorySettings:
-    """Where run history lives (None: SQLite in the report folder) and how far back it looks."""
-
-    dsn: str | None = None
-    window: float = 30 * 86400.0
-
-
-@dataclass(frozen=True)
-class Waiver:
-    check: str
-    justification: str
-    expires: date
-
-    def matches(self, name: str, nodeid: str) -> bool:
-        """``test_x[target]`` names a test; a nodeid or its tail names it too."""
-        return self.check in (name, nodeid) or nodeid.endswith("::" + self.check)
-
-
-@dataclass(frozen=True)
-class Probing:
-    """How hard the health fleet probe may press: connections open at once to one host:port
-    (past its listen backlog, connects are dropped and retried a second later) and probes in
-    flight at once in all."""
-
-    connections_per_host: int = 6
-    concurrency: int = 256
-
-
-@dataclass(frozen=True)
-class Signing:
-    """Where the Ed25519 key that signs each run's log comes from: a file or a variable."""
-
-    key_file: Path | None = None
-    key_env: str | None = None
-    line: int | None = None
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole config, validated; built once per run and passed down."""
-
-    path: Path
-    version: int = 1
-    system: str = ""
-    environment: str = ""
-    databases: Mapping[str, Database] = field(default_factory=dict)
-    health_checks: tuple[HealthCheck, ...] = ()
-    database_maintenance: tuple[DatabaseMaintenanceTarget, ...] = ()
-    backups: tuple[Backup, ...] = ()
-    certificates: tuple[Certificate, ...] = ()
-    access_review: AccessReview | None = None
-    security_monitoring: SecurityMonitoring | None = None
-    dependencies: tuple[Dependency, ...] = ()
-    policies: tuple[Policy, ...] = ()
-    site_checks: Mapping[str, tuple[SiteTarget, ...]] = field(default_factory=dict)
-    metrics: tuple[MetricCheck, ...] = ()
-    replication: tuple[ReplicationTarget, ...] = ()
-    archiving: tuple[ArchivingTarget, ...] = ()
-    capacity_days_to_full: Threshold | None = None
-    probing: Probing = Probing()
-    capacity_trend_factor: float = 1.5  # a latest value this many times its baseline: a warning
-    history: HistorySettings = HistorySettings()
-    waivers: tuple[Waiver, ...] = ()
-    alert_webhooks: Mapping[str, str] = field(default_factory=dict)
-    owners: Mapping[str, str] = field(default_factory=dict)
-    prometheus_textfile: Path | None = None
-    signing: Signing | None = None
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
-    secrets: frozenset[str] = frozenset()
-    # the names the config gives things (services, databases, system ...): never masked as a
-    # secret, even when a secret happens to equal one
-    public_names: frozenset[str] = frozenset()
-    # issue 14's sections, built in config_operations.py
-    config_review: tuple[ConfigReview, ...] = ()
-    hosts: tuple[Host, ...] = ()
-    pooling: tuple[Pooler, ...] = ()
-    security_patches: SecurityPatches | None = None
-    encryption: Encryption | None = None
-    change_management: ChangeManagement | None = None  # issue 17, built in change_config.py
-
-    def database(self, name: str) -> Database:
-        return self.databases[name]
-
-    def owner_for(self, incident_type: str) -> str:
-        return self.owners.get(incident_type) or self.owners.get("default") or "on-call engineer"
-
-
-# ---------------------------------------------------------------------------- defaults
-
-DEFAULT_THRESHOLDS: dict[str, dict[str, object]] = {
-    "health": {"responseTime": {"warn": 1000, "fail": 5000}, "errorRate": {"warn": 0, "fail": 0.5}},
-    "storage": {"usage": {"warn": 0.8, "fail": 0.9}, "inodeUsage": {"warn": 0.8, "fail": 0.9}},
-    "database": {
-        "deadTupleRatio": {"warn": 0.1, "fail": 0.2},
-        "vacuumAge": {"warn": "7d", "fail": "14d"},
-        "analyzeAge": {"warn": "7d", "fail": "14d"},
-        "connectionUsage": {"warn": 0.75, "fail": 0.9},
-        "wraparoundAge": {"warn": 500_000_000, "fail": 1_000_000_000},
-        "cacheHitRatio": {"warn": 0.95, "fail": 0.90},
-        "longTransaction": {"warn": "5m", "fail": "1h"},
-        "size": {"warn": "50GB", "fail": "80GB"},
-        "slowQuery": {"warn": "500ms", "fail": "2s"},
-    },
-    "certificate": {
-        "daysToExpiry": {"warn": 30, "fail": 7},
-        # each daysToExpiry level is capped at this share of the certificate's own lifetime:
-        # ACME clients renew when a third is left
-        "lifetimeLeft": {"warn": 1 / 3, "fail": 0.1},
-        "minKeyBits": 2048,
-    },
-    "failedLogins": {
-        "perAccount": {"warn": 5, "fail": 10},
-        "perSource": {"warn": 20, "fail": 50},
-        "ratio": {"warn": 0.2, "fail": 0.5},
-    },
-}
-DEFAULT_SIZE_CHANGE: dict[str, object] = {"warn": 0.2, "fail": 0.5}  # a backup that halved fails
+_REPLICATION = DEFAULT_THRESHOLDS["replication"]
 
 
 # ---------------------------------------------------------------------------- loading
@@ -602,7 +223,7 @@ class _Reader:
                     f"(write ${{{name}:-default}} for a default)",
                 )
             secret_name = _SECRET_KEYS.search(key) or _SECRET_KEYS.search(name)
-            if value and (secret_name or _in_secret_field(text[: match.start()], text)):
+            if value and (secret_name or in_secret_field(text[: match.start()], text)):
                 self.secrets.add(value)
             return value
 
@@ -812,7 +433,9 @@ class _Builder:
                 raw.get("probing", {}).get("connectionsPerHost", Probing.connections_per_host),
                 raw.get("probing", {}).get("concurrency", Probing.concurrency),
             ),
-            capacity_trend_factor=float(capacity.get("trendFactor", 1.5)),
+            capacity_trend_factor=float(
+                capacity.get("trendFactor", DEFAULTS.capacity_trend_factor)
+            ),
             history=self._history(raw.get("history", {})),
             waivers=waivers,
             alert_webhooks=webhooks,
@@ -845,7 +468,7 @@ class _Builder:
                     "${ENV_VAR} instead, so it never sits in the config",
                 )
             self.secrets.add(dsn_password(dsn) or "")
-        window = self.duration(("history", "window"), h.get("window"), 30 * 86400.0)
+        window = self.duration(("history", "window"), h.get("window"), DEFAULTS.history_window)
         if window < 86400:
             raise self.fail(("history", "window"), "the history window must be 1d or longer")
         return HistorySettings(dsn=dsn, window=window)
@@ -874,8 +497,16 @@ class _Builder:
         return Database(
             name,
             dsn,
-            self.duration(("databases", name, "connectTimeout"), d.get("connectTimeout"), 10.0),
-            self.duration(("databases", name, "statementTimeout"), d.get("statementTimeout"), 30.0),
+            self.duration(
+                ("databases", name, "connectTimeout"),
+                d.get("connectTimeout"),
+                DEFAULTS.connect_timeout,
+            ),
+            self.duration(
+                ("databases", name, "statementTimeout"),
+                d.get("statementTimeout"),
+                DEFAULTS.statement_timeout,
+            ),
         )
 
     def _health(self, i: int, h: dict[str, Any]) -> HealthCheck:
@@ -907,9 +538,9 @@ class _Builder:
             service=h["service"],
             type=kind,
             endpoints=endpoints,
-            interval=float(h.get("interval", 60)),
-            samples=int(h.get("samples", 1 if kind in ("database", "storage") else 3)),
-            timeout=self.duration((*path, "timeout"), h.get("timeout"), 5.0),
+            interval=float(h.get("interval", DEFAULTS.health_interval)),
+            samples=int(h.get("samples", DEFAULTS.health_samples_for(kind))),
+            timeout=self.duration((*path, "timeout"), h.get("timeout"), DEFAULTS.health_timeout),
             ca_file=self.file(h.get("caFile")),
             severity=h.get("severity"),
             thresholds=self.thresholds((*path, "thresholds"), h.get("thresholds"), defaults),
@@ -946,15 +577,21 @@ class _Builder:
     def _maintenance(self, i: int, m: dict[str, Any]) -> DatabaseMaintenanceTarget:
         path: Path_ = ("databaseMaintenance", i)
         given = dict(m.get("thresholds", {}))
-        min_dead = int(given.pop("minDeadTuples", 1000))
+        min_dead = int(given.pop("minDeadTuples", DEFAULTS.min_dead_tuples))
         return DatabaseMaintenanceTarget(
             database=self.database_ref((*path, "database"), m["database"]),
             min_dead_tuples=min_dead,
-            timeout=self.duration((*path, "timeout"), m.get("timeout"), 30.0),
+            timeout=self.duration(
+                (*path, "timeout"), m.get("timeout"), DEFAULTS.maintenance_timeout
+            ),
             severity=m.get("severity"),
             thresholds=self.thresholds((*path, "thresholds"), given, "database"),
-            repair_timeout=self.duration((*path, "repairTimeout"), m.get("repairTimeout"), 900.0),
-            lock_timeout=self.duration((*path, "lockTimeout"), m.get("lockTimeout"), 5.0),
+            repair_timeout=self.duration(
+                (*path, "repairTimeout"), m.get("repairTimeout"), DEFAULTS.repair_timeout
+            ),
+            lock_timeout=self.duration(
+                (*path, "lockTimeout"), m.get("lockTimeout"), DEFAULTS.lock_timeout
+            ),
         )
 
     def _backup(self, i: int, b: dict[str, Any]) -> Backup:
@@ -979,11 +616,13 @@ class _Builder:
             restore = RestoreTest(
                 target=target,
                 max_duration=self.duration(
-                    (*path, "restoreTest", "maxDuration"), r.get("maxDuration"), 1800.0
+                    (*path, "restoreTest", "maxDuration"),
+                    r.get("maxDuration"),
+                    DEFAULTS.restore_max_duration,
                 ),
                 expect_tables=tuple(r.get("expectTables", ())),
                 min_rows=tuple(sorted(r.get("minRows", {}).items())),
-                jobs=int(r.get("jobs", 2)),
+                jobs=int(r.get("jobs", DEFAULTS.restore_jobs)),
             )
         rotation = Rotation(**b["rotation"]) if "rotation" in b else None
         return Backup(
@@ -992,7 +631,7 @@ class _Builder:
             location=self.file(b.get("location")) or Path(),
             pattern=b.get("pattern", ""),
             database=database,
-            max_age=self.duration((*path, "maxAge"), b.get("maxAge"), 26 * 3600.0),
+            max_age=self.duration((*path, "maxAge"), b.get("maxAge"), DEFAULTS.backup_max_age),
             checksums=b.get("checksums"),
             size_change=self.threshold(
                 (*path, "sizeChange"), "sizeChange", b.get("sizeChange", DEFAULT_SIZE_CHANGE)
@@ -1003,7 +642,9 @@ class _Builder:
             stanza=b.get("stanza"),
             tool_config=self.file(b.get("config")),
             server=b.get("server"),
-            timeout=self.duration((*path, "timeout"), b.get("timeout"), 120.0),
+            timeout=self.duration(
+                (*path, "timeout"), b.get("timeout"), DEFAULTS.backup_tool_timeout
+            ),
         )
 
     def _physical_restore(self, path: Path_, r: dict[str, Any]) -> RestoreTest:
@@ -1027,7 +668,9 @@ class _Builder:
                     f"got {when!r}",
                 )
         return RestoreTest(
-            max_duration=self.duration((*path, "maxDuration"), r.get("maxDuration"), 1800.0),
+            max_duration=self.duration(
+                (*path, "maxDuration"), r.get("maxDuration"), DEFAULTS.restore_max_duration
+            ),
             expect_tables=tuple(r.get("expectTables", ())),
             min_rows=tuple(sorted(r.get("minRows", {}).items())),
             target_time=target_time,
@@ -1045,17 +688,17 @@ class _Builder:
             standbys=len(names) if names else standbys,
             standby_names=names,
             replay_lag=self.threshold(
-                (*path, "replayLag"), "replayLag", r.get("replayLag", {"warn": "30s", "fail": "5m"})
+                (*path, "replayLag"), "replayLag", r.get("replayLag", _REPLICATION["replayLag"])
             ),
             replay_lag_bytes=self.threshold(
                 (*path, "replayLagBytes"),
                 "replayLagBytes",
-                r.get("replayLagBytes", {"warn": "1GB", "fail": "16GB"}),
+                r.get("replayLagBytes", _REPLICATION["replayLagBytes"]),
             ),
             slot_retained=self.threshold(
                 (*path, "slotRetained"),
                 "slotRetained",
-                r.get("slotRetained", {"warn": "5GB", "fail": "20GB"}),
+                r.get("slotRetained", _REPLICATION["slotRetained"]),
             ),
             severity=r.get("severity"),
         )
@@ -1065,7 +708,9 @@ class _Builder:
         return ArchivingTarget(
             database=self.database_ref((*path, "database"), a["database"]),
             archive_max_age=self.threshold(
-                (*path, "archiveMaxAge"), "archiveMaxAge", a.get("archiveMaxAge", "15m")
+                (*path, "archiveMaxAge"),
+                "archiveMaxAge",
+                a.get("archiveMaxAge", DEFAULT_THRESHOLDS["archiving"]["archiveMaxAge"]),
             ),
             severity=a.get("severity"),
         )
@@ -1090,7 +735,9 @@ class _Builder:
             file=self.file(c.get("file")),
             server_name=c.get("serverName"),
             ca_file=self.file(c.get("caFile")),
-            timeout=self.duration((*path, "timeout"), c.get("timeout"), 10.0),
+            timeout=self.duration(
+                (*path, "timeout"), c.get("timeout"), DEFAULTS.certificate_timeout
+            ),
             severity=c.get("severity"),
             thresholds=self.thresholds((*path, "thresholds"), c.get("thresholds"), "certificate"),
             public_ca=c.get("publicCa"),
@@ -1156,15 +803,19 @@ class _Builder:
             se = s["sessions"]
             sessions = SessionPolicy(
                 database=self.database_ref((*path, "sessions", "database"), se["database"]),
-                max_idle=self.duration((*path, "sessions", "maxIdle"), se.get("maxIdle"), 900.0),
+                max_idle=self.duration(
+                    (*path, "sessions", "maxIdle"), se.get("maxIdle"), DEFAULTS.session_max_idle
+                ),
                 max_lifetime=self.duration(
-                    (*path, "sessions", "maxLifetime"), se.get("maxLifetime"), 43200.0
+                    (*path, "sessions", "maxLifetime"),
+                    se.get("maxLifetime"),
+                    DEFAULTS.session_max_lifetime,
                 ),
                 query=se.get("query"),
             )
         return SecurityMonitoring(
             auth_log=self.file(s.get("authLog", {}).get("file")),
-            window=self.duration((*path, "window"), s.get("window"), 86400.0),
+            window=self.duration((*path, "window"), s.get("window"), DEFAULTS.monitoring_window),
             failed_logins=self.thresholds(
                 (*path, "failedLogins"), s.get("failedLogins"), "failedLogins"
             ),
@@ -1182,7 +833,7 @@ class _Builder:
         return Policy(
             p["name"],
             self.file(p["file"]) or Path(),
-            self.duration((*path, "reviewEvery"), p["reviewEvery"], 365 * 86400.0),
+            self.duration((*path, "reviewEvery"), p["reviewEvery"], DEFAULTS.policy_review_every),
             last,
         )
 
@@ -1209,7 +860,9 @@ class _Builder:
                     name=t["name"],
                     severity=t.get("severity"),
                     database=t.get("database"),
-                    timeout=self.duration((*where, "timeout"), t.get("timeout"), 30.0),
+                    timeout=self.duration(
+                        (*where, "timeout"), t.get("timeout"), DEFAULTS.site_check_timeout
+                    ),
                     params=dict(t.get("params", {})),
                     written=written,
                     line=self.reader.line(where),
@@ -1288,101 +941,6 @@ class _Builder:
 
 
 # ---------------------------------------------------------------------------- secrets
-
-_MASK = "***"
-# libpq's parameters that hold a secret (PostgreSQL 18 adds oauth_client_secret)
-_LIBPQ_SECRETS = r"(?:password|sslpassword|oauth_client_secret)"
-_DSN_URL_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@", re.I)
-_DSN_KV_PASSWORD = re.compile(
-    rf"(?P<pre>(?<![\w-]){_LIBPQ_SECRETS}\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I
-)
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]*", re.I)
-_WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
-# query keys that carry a credential: the key, or its last part after _ or -, is one of these
-CREDENTIAL_QUERY_KEYS = frozenset(
-    {
-        "token", "key", "apikey", "secret", "password", "passwd", "pwd", "pass", "sig",
-        "signature", "auth", "authorization", "credential", "credentials", "sas", "session",
-        "sessionid", "code", "sslpassword",
-    }
-)  # fmt: skip
-
-
-def is_credential_key(key: str) -> bool:
-    """token, access_token, api_key, X-Amz-Signature, client_secret ...: a credential."""
-    name = key.strip().lower()
-    return name in CREDENTIAL_QUERY_KEYS or re.split(r"[_-]", name)[-1] in CREDENTIAL_QUERY_KEYS
-
-
-def _in_secret_field(before: str, text: str) -> bool:
-    """Whether a ${VAR} that starts after ``before`` (in ``text``) sits where a credential goes:
-    a URL's userinfo, query or fragment, or a libpq secret parameter."""
-    if re.search(rf"(?<![\w-]){_LIBPQ_SECRETS}\s*=\s*'?$", before, re.I):
-        return True
-    scheme = before.find("://")
-    if scheme < 0:
-        return False
-    after_scheme = before[scheme + 3 :]
-    if "?" in after_scheme or "#" in after_scheme:
-        return True
-    # still in the authority, and an @ follows before the path: userinfo
-    return "/" not in after_scheme and "@" in text[len(before) :].split("/")[0]
-
-
-def redact_url(url: str) -> str:
-    """A URL safe to show: the password of its userinfo (all of it for http) and every
-    query and key=value fragment value become ***."""
-    scheme, _, rest = url.partition("://")
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority, tail = rest[:cut], rest[cut:]
-    if "@" in authority:
-        userinfo, host = authority.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":" + _MASK
-        elif scheme.lower() in _WEB_SCHEMES:
-            userinfo = _MASK  # a bare user part of a web URL is usually a token
-        authority = userinfo + "@" + host
-    tail, hash_, fragment = tail.partition("#")
-    path, question, query = tail.partition("?")
-    if question:
-        query = _mask_values(query)
-    if hash_ and "=" in fragment:
-        fragment = _mask_values(fragment)
-    return f"{scheme}://{authority}{path}{question}{query}{hash_}{fragment}"
-
-
-def _mask_values(query: str) -> str:
-    parts = []
-    for part in query.split("&"):
-        key, eq, value = part.partition("=")
-        parts.append(f"{key}={_MASK if value else ''}" if eq else (_MASK if part else ""))
-    return "&".join(parts)
-
-
-def redact_urls(text: str) -> str:
-    """Every URL in a text with its credentials and query values masked (see redact_url)."""
-    return _URL.sub(_redact_match, text) if "://" in text else text
-
-
-def _redact_match(match: re.Match[str]) -> str:
-    """Punctuation that ends a sentence after a URL ('at http://h/x?a=1: start it') stays."""
-    url = match.group(0)
-    bare = url.rstrip(".,;:!?)]}")
-    return redact_url(bare) + url[len(bare) :]
-
-
-def dsn_password(dsn: str) -> str | None:
-    for pattern in (_DSN_URL_PASSWORD, _DSN_KV_PASSWORD):
-        match = pattern.search(dsn)
-        if match and match.group("pw"):
-            return match.group("pw").strip("'")
-    return None
-
-
-def redact_dsn(text: str) -> str:
-    """A DSN with any password replaced, safe to print."""
-    text = _DSN_URL_PASSWORD.sub(lambda m: f"{m.group('pre')}:***@", text)
-    return _DSN_KV_PASSWORD.sub(lambda m: f"{m.group('pre')}***", text)
 
 
 def secret_values(environ: Mapping[str, str]) -> Iterator[str]:
