@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -221,13 +221,25 @@ def _version(text: object) -> Version | None:
         return None
 
 
-def _in_range(version: Version, events: list[dict[str, Any]]) -> tuple[bool, Version | None]:
-    """OSV range evaluation: the last event at or below the version decides; also the fix."""
-    ordered: list[tuple[Version, str]] = []
+class _Ordered(Protocol):
+    def __lt__(self, other: Any, /) -> bool: ...
+    def __gt__(self, other: Any, /) -> bool: ...
+    def __ge__(self, other: Any, /) -> bool: ...
+
+
+V = TypeVar("V", bound=_Ordered)
+
+
+def osv_in_range(
+    version: V, events: list[dict[str, Any]], parse: Callable[[object], V | None], zero: V
+) -> tuple[bool, V | None]:
+    """OSV range evaluation in the ecosystem's own version order (``parse``): the last event at
+    or below the version decides; also the nearest fix above it."""
+    ordered: list[tuple[V, str]] = []
     for event in events:
         for kind in ("introduced", "fixed", "last_affected", "limit"):
             if kind in event:
-                at = Version("0") if str(event[kind]) == "0" else _version(event[kind])
+                at = zero if str(event[kind]) == "0" else parse(event[kind])
                 if at is not None:
                     ordered.append((at, kind))
     ordered.sort(key=lambda e: (e[0], e[1] != "introduced"))
@@ -241,6 +253,11 @@ def _in_range(version: Version, events: list[dict[str, Any]]) -> tuple[bool, Ver
             affected = False
     fixes = [at for at, kind in ordered if kind == "fixed" and at > version]
     return affected, (min(fixes) if fixes else None)
+
+
+def _in_range(version: Version, events: list[dict[str, Any]]) -> tuple[bool, Version | None]:
+    """PEP 440 order (lockfile pins)."""
+    return osv_in_range(version, events, _version, Version("0"))
 
 
 def severity_of(advisory: dict[str, Any], affected: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 from debian.debian_support import Version
 
 from pytest_maintcheck.errors import MeasurementError
-from pytest_maintcheck.probes.dependencies import Vulnerability, severity_of
+from pytest_maintcheck.probes.dependencies import Vulnerability, osv_in_range, severity_of
 from pytest_maintcheck.redact import printable
 
 DPKG_FORMAT = (
@@ -107,25 +107,8 @@ def _version(text: object) -> Version | None:
 
 
 def in_range(version: Version, events: list[dict[str, Any]]) -> tuple[bool, Version | None]:
-    """OSV range events in dpkg's order: the last event at or below the version decides."""
-    ordered: list[tuple[Version, str]] = []
-    for event in events:
-        for kind in ("introduced", "fixed", "last_affected", "limit"):
-            if kind in event:
-                at = Version("0") if str(event[kind]) == "0" else _version(event[kind])
-                if at is not None:
-                    ordered.append((at, kind))
-    ordered.sort(key=lambda e: (e[0], e[1] != "introduced"))
-    affected = False
-    for at, kind in ordered:
-        if kind == "introduced" and version >= at:
-            affected = True
-        elif (kind in ("fixed", "limit") and version >= at) or (
-            kind == "last_affected" and version > at
-        ):
-            affected = False
-    fixes = [at for at, kind in ordered if kind == "fixed" and at > version]
-    return affected, (min(fixes) if fixes else None)
+    """OSV range events in dpkg's order (the evaluation is the lockfiles' one)."""
+    return osv_in_range(version, events, _version, Version("0"))
 
 
 def vulnerable_packages(
