@@ -346,3 +346,25 @@ def test_service_accounts_name_an_owner_and_are_declared_once(
 ) -> None:
     path = write(tmp_path, "version: 1\naccessReview:\n  serviceAccounts:\n    " + entries)
     assert str(error_of(path)).endswith("/" + message)
+
+
+def test_the_example_a_newcomer_copies_validates(tmp_path: Path) -> None:
+    """README: cp examples/maintcheck.yaml maintcheck.yaml; maintcheck validate -> exit 0 (its
+    waiver names a certificate the example configures, as validate requires)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(EXAMPLE, tmp_path / "maintcheck.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_maintcheck.cli", "validate"],
+        cwd=tmp_path,
+        env={**os.environ, **example_environ()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valid" in done.stdout
