@@ -108,7 +108,11 @@ class IncidentStore:
                 self._in_file(system, environment, str(exc)).save(incidents, now, mode)
                 held.notices.append(_fallback_notice(exc, self.path))
 
-        held = Held(system, environment, store.incidents(system, environment), keep, [], notices)
+        try:
+            kept, notes = store.incidents(system, environment), []
+        except (ValueError, RecursionError) as exc:  # a hand edit: the runs' snapshots instead
+            kept, notes = None, [_broken(store, system, environment, exc)]
+        held = Held(system, environment, kept, keep, notes, notices)
         return held
 
     def _in_file(self, system: str, environment: str, unreachable: str = "") -> Held:
@@ -161,6 +165,8 @@ class IncidentStore:
                 kept = store.incidents(system, environment)
                 if kept is not None and not _fallback(self.path):
                     return kept
+        except (ValueError, RecursionError):
+            return None
         except HistoryUnavailable:
             pass
         held = self._in_file(system, environment)
@@ -210,6 +216,10 @@ class IncidentStore:
                 return [*kept, *pending]
         except HistoryUnavailable:
             return incidents
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(
+                f"the incidents kept in the history store are unreadable ({exc})"
+            ) from None
 
     @contextlib.contextmanager
     def _file_lock(self, wait: float, mode: int) -> Iterator[None]:
@@ -229,6 +239,13 @@ def _fallback(path: Path) -> bool:
         return bool(json.loads(path.read_text(encoding="utf-8")).get("keptWhileStoreUnreachable"))
     except (OSError, ValueError, AttributeError, RecursionError):
         return False
+
+
+def _broken(store: HistoryStore, system: str, environment: str, exc: Exception) -> str:
+    return (
+        f"history store {store.where}: the incidents of {system} ({environment}) are unreadable "
+        f"({str(exc)[:120]}); read the newest run instead"
+    )
 
 
 def _fallback_notice(problem: object, path: Path) -> str:

@@ -609,14 +609,14 @@ class HistoryStore(ABC):
             ),
             (system, environment),
         )
-        return [json.loads(row[0]) for row in cur.fetchall()]
+        return [_incident(row[0]) for row in cur.fetchall()]
 
     @_guarded
     def all_incidents(self) -> list[dict[str, Any]]:
         """Every system's kept incidents."""
         cur = self._cursor()
         cur.execute("SELECT record FROM incidents ORDER BY system, environment, position")
-        return [json.loads(row[0]) for row in cur.fetchall()]
+        return [_incident(row[0]) for row in cur.fetchall()]
 
     @_guarded
     def keep_incidents(
@@ -650,6 +650,14 @@ class HistoryStore(ABC):
         cur = self._cursor()
         cur.execute("SELECT count(*) FROM runs")
         return int(cur.fetchone()[0])
+
+
+def _incident(text: str) -> dict[str, Any]:
+    """One kept record; ValueError when it was edited into something else."""
+    record = json.loads(text)
+    if not isinstance(record, dict):
+        raise ValueError(f"an incident row holds {type(record).__name__}, not a record")
+    return record
 
 
 def _kept(system: str, environment: str) -> str:
