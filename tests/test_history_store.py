@@ -283,7 +283,8 @@ def test_a_version_1_store_is_migrated_and_keeps_planned_maintenance_apart(
     planned = StoredCheck("health", "api", "2026-01-02T00:00:00Z", "violation",
                           measurements={"errorRate": 1.0}, in_maintenance=True)  # fmt: skip
     with using(settings, tmp_path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.incidents("S", "prod") is None  # migration 4: the incidents table, empty
         store.record_runs([StoredRun("20260102T000000.000Z-b", "S", "prod", "r",
                                      "2026-01-02T00:00:00Z", checks=(planned,))])  # fmt: skip
         first, second = store.runs_between("2026")

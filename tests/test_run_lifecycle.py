@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -239,7 +240,8 @@ def test_broken_incidents_of_an_earlier_run_are_reported_and_skipped(tmp_path: P
     (incident,) = read_record(first_run, "incidents.json")
     assert incident["nodeid"].endswith("test_fast[viewer]")
     # the kept incident state broke (a hand edit): the run folders' snapshots are read instead
-    (reports / "incidents-state.json").write_text('{"version": 1, "incidents": 7}')
+    with sqlite3.connect(reports / "history.sqlite") as store:
+        store.execute("UPDATE incidents SET record = '7'")
     # two later runs whose incidents.json broke (a crash, a hand edit), in run-id order
     broken = {
         first_run.name + "-1": '[1, {"check": 5}, {"check": "x", "timeline": 3}]',
@@ -259,7 +261,8 @@ def test_broken_incidents_of_an_earlier_run_are_reported_and_skipped(tmp_path: P
         if ln.startswith("maintcheck: ") and "incidents" in ln.replace(str(tmp_path), "")
     ]
     assert len(notes) == 3, out.stdout
-    assert "incidents-state.json: unreadable" in notes[0]
+    assert "history.sqlite: the incidents of" in notes[0]
+    assert "unreadable (an incident row holds int" in notes[0]
     assert "-2/incidents.json: unreadable" in notes[1]
     assert notes[1].endswith("skipped")
     assert "-1/incidents.json: 3 malformed incident(s) skipped" in notes[2]

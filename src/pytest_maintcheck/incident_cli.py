@@ -29,8 +29,9 @@ def add_parser(sub: Any) -> None:
     incident = sub.add_parser(
         "incident",
         help="list, acknowledge and work through incidents",
-        description="The incident lifecycle. Incidents are kept in "
-        "REPORT_DIR/incidents-state.json; each run's incidents.json is a snapshot of it. "
+        description="The incident lifecycle. Incidents are kept in the history store "
+        "(REPORT_DIR/history.sqlite, or the config's history.dsn); each run's incidents.json "
+        "is a snapshot of them. "
         "Exit 0 on success, 4 on a usage error "
         "(unknown id, step out of range), 75 when another run holds the state for over 60s.",
         allow_abbrev=False,
@@ -124,15 +125,14 @@ def _change(args: argparse.Namespace, config: Any) -> int:
         raise LifecycleError("--by needs a name: who responds")
     now = datetime.now(UTC)
     stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
-    store = IncidentStore(args.report_dir)
-    with store.open(
-        "", "", mode=_mode(store)
-    ) as held:  # every system's incidents: the id says which one
+    store = IncidentStore(args.report_dir, config.history if config is not None else None)
+    # which system's incidents to lock: the id says, read once without the lock
+    named = find([i for i in store.all() if _ours(i, config)], args.id)
+    system, environment = str(named.get("system", "")), str(named.get("environment", ""))
+    with store.open(system, environment, mode=_mode(store)) as held:
         if held.notes:
             raise StoreError(held.notes[0])
-        everything = held.everything
-        mine = [i for i in everything if _ours(i, config)]
-        incident = find(mine, args.id)
+        incident = find(held.incidents, str(named.get("id")))
         if args.incident_command == "ack":
             changed = acknowledge(incident, by, stamp)
             said = f"{changed['id']} acknowledged by {by}; step 1 in progress"
@@ -142,7 +142,9 @@ def _change(args: argparse.Namespace, config: Any) -> int:
         if args.public:
             changed["publicUpdate"] = {"at": stamp, "text": printable(args.public, 300)}
         delivered = _notify(changed, config, now)
-        store.write([changed if i is incident else i for i in everything], _mode(store))
+        held.save([changed if i is incident else i for i in held.incidents], now, _mode(store))
+    for notice in held.notices:
+        print(f"maintcheck incident: {notice}", file=sys.stderr)
     print(said)
     for line in delivered:
         print(line)
@@ -157,8 +159,11 @@ def _change(args: argparse.Namespace, config: Any) -> int:
 
 
 def _mode(store: IncidentStore) -> int:
-    try:
-        return store.path.stat().st_mode & 0o777
+    from pytest_maintcheck.history import STORE_NAME
+
+    try:  # the store's (or the old state file's) mode: the run chose it
+        held = store.path if store.path.is_file() else store.report_dir / STORE_NAME
+        return held.stat().st_mode & 0o777
     except OSError:
         from pytest_maintcheck.report.files import FILE_MODE
 

@@ -19,7 +19,7 @@ from pytest_maintcheck.redact import Redactor
 class RunIncidents:
     def __init__(self, config: Config, held: Held | None, now: datetime, redact: Redactor) -> None:
         self.config, self.held, self.now, self.redact = config, held, now, redact
-        self.notes: list[str] = list(held.notes) if held else []
+        self.notes: list[str] = [*held.notices, *held.notes] if held else []
         self.kept: list[dict[str, Any]] = []
         self.outcomes: list[dict[str, Any]] = []
         self.incidents: list[dict[str, Any]] = []
@@ -80,7 +80,7 @@ def run_incidents(
     report_dir: Path, config: Config, now: datetime, redact: Redactor, mode: int
 ) -> Iterator[RunIncidents]:
     """The store's lock is held while the run carries incidents forward and notifies."""
-    store = IncidentStore(report_dir)
+    store = IncidentStore(report_dir, config.history)
     try:
         with store.open(config.system, config.environment, mode=mode) as held:
             yield RunIncidents(config, held, now, redact)

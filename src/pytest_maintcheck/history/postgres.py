@@ -6,6 +6,7 @@ lock timeouts), so an unreachable or busy server costs a run seconds, never the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -17,6 +18,7 @@ CONNECT_TIMEOUT = 5  # seconds
 STATEMENT_TIMEOUT = 10.0
 LOCK_TIMEOUT = 2.0
 _MIGRATION_LOCK = 0x6D61696E74  # pg_advisory_xact_lock key: 'maint'
+_INCIDENTS = "maintcheck-incidents"  # pg_advisory_lock's first key (hashed), the system second
 
 
 class PostgresStore(HistoryStore):
@@ -63,6 +65,37 @@ class PostgresStore(HistoryStore):
 
     def _migration_lock(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+
+    @contextmanager
+    def incident_lock(self, system: str, environment: str, wait: float) -> Iterator[None]:
+        """A session advisory lock keyed by system and environment, tried until ``wait`` runs
+        out: a run holds it for minutes of notifying, longer than lock_timeout allows."""
+        key = (_INCIDENTS, f"{system}\n{environment}")
+        deadline = time.monotonic() + wait
+        try:
+            while not self._try_lock(key):
+                if time.monotonic() > deadline:
+                    from pytest_maintcheck.incident_store import StoreError
+
+                    raise StoreError(
+                        f"the incidents of {system} ({environment}) in history store "
+                        f"{self.where} are held by another run or incident command for over "
+                        f"{wait:.0f}s; try again when it has finished"
+                    )
+                time.sleep(0.1)
+        except self.errors as exc:
+            raise self.unavailable(exc) from None
+        try:
+            yield
+        finally:
+            with suppress(Exception):  # closing the connection releases it too
+                self.conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", key)
+
+    def _try_lock(self, key: tuple[str, str]) -> bool:
+        row = self.conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", key
+        ).fetchone()
+        return bool(row[0])
 
     def _has_meta(self, cur: Any) -> bool:
         cur.execute("SELECT to_regclass('meta') IS NOT NULL")

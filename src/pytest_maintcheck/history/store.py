@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 P = ParamSpec("P")
 R = TypeVar("R")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_NAME = "history.sqlite"  # the embedded store, in the report folder
 
 # version -> statements taking a store from version - 1 to version; never edit a shipped step
@@ -53,6 +53,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN change TEXT",
         "ALTER TABLE checks ADD COLUMN version TEXT",
         "ALTER TABLE checks ADD COLUMN evidence TEXT",
+    ),
+    # issue 10/12: open incidents kept per system and environment (every runner of a fleet
+    # shares them); ``record`` is the IncidentResponse as JSON, ``position`` its list order
+    4: (
+        """CREATE TABLE incidents (
+            system TEXT NOT NULL, environment TEXT NOT NULL, id TEXT NOT NULL,
+            check_key TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL,
+            position INTEGER NOT NULL, record TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (system, environment, id))""",
     ),
 }
 
@@ -576,11 +585,84 @@ class HistoryStore(ABC):
             for c in cur.fetchall()
         ]  # fmt: skip
 
+    # -- incidents (issue 12's lifecycle, kept per system and environment) -------------------
+
+    def incident_lock(
+        self, system: str, environment: str, wait: float
+    ) -> AbstractContextManager[None] | None:
+        """A lock every runner of this store shares, held while one system's incidents are
+        read, carried forward and kept; None: the report folder's lock is enough (the
+        embedded store lives in that folder)."""
+        return None
+
+    @_guarded
+    def incidents(self, system: str, environment: str) -> list[dict[str, Any]] | None:
+        """The kept incidents of one system and environment, in their order; None when none
+        were ever kept for it (then a run reads the newest run folder's snapshot)."""
+        if self.meta(_kept(system, environment)) is None:
+            return None
+        cur = self._cursor()
+        cur.execute(
+            self._sql(
+                "SELECT record FROM incidents WHERE system = ? AND environment = ? "
+                "ORDER BY position"
+            ),
+            (system, environment),
+        )
+        return [_incident(row[0]) for row in cur.fetchall()]
+
+    @_guarded
+    def all_incidents(self) -> list[dict[str, Any]]:
+        """Every system's kept incidents."""
+        cur = self._cursor()
+        cur.execute("SELECT record FROM incidents ORDER BY system, environment, position")
+        return [_incident(row[0]) for row in cur.fetchall()]
+
+    @_guarded
+    def keep_incidents(
+        self, system: str, environment: str, incidents: Sequence[Mapping[str, Any]], at: str
+    ) -> None:
+        """Replace one system's incidents in one transaction (the caller holds incident_lock)."""
+        by_id = {str(i.get("id")): i for i in incidents}  # one row per id: the last one wins
+        rows = [
+            (system, environment, key, str(i.get("check") or ""), str(i.get("target") or ""),
+             "resolved" if (i.get("timeline") or {}).get("resolved") else "open", n,
+             json.dumps(i, ensure_ascii=False, default=str), at)
+            for n, (key, i) in enumerate(by_id.items())
+        ]  # fmt: skip
+        with self._write() as cur:
+            cur.execute(
+                self._sql("DELETE FROM incidents WHERE system = ? AND environment = ?"),
+                (system, environment),
+            )
+            if rows:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO incidents (system, environment, id, check_key, target, "
+                        "status, position, record, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    rows,
+                )
+            self._set_meta(cur, _kept(system, environment), at)
+
     @_guarded
     def run_count(self) -> int:
         cur = self._cursor()
         cur.execute("SELECT count(*) FROM runs")
         return int(cur.fetchone()[0])
+
+
+def _incident(text: str) -> dict[str, Any]:
+    """One kept record; ValueError when it was edited into something else."""
+    record = json.loads(text)
+    if not isinstance(record, dict):
+        raise ValueError(f"an incident row holds {type(record).__name__}, not a record")
+    return record
+
+
+def _kept(system: str, environment: str) -> str:
+    """The meta key saying a system's incidents are kept here (even when none is open)."""
+    return f"incidents-kept:{system}\n{environment}"
 
 
 _RUN_COLUMNS = (

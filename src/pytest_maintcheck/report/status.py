@@ -201,8 +201,8 @@ def _public_incidents(
 ) -> list[dict[str, str]]:
     """One card per affected service with the latest public update of its open incidents;
     a service whose probes pass while such an incident is open is under investigation."""
-    incidents, notes = IncidentStore(report_dir).read()
-    if notes or not (report_dir / "incidents-state.json").is_file():
+    incidents = IncidentStore(report_dir, config.history).current(config.system, config.environment)
+    if incidents is None:  # nothing kept yet, or broken: the newest run's snapshot
         from pytest_maintcheck.report.files import latest_run_file
 
         snapshot = latest_run_file(report_dir, "incidents.json")
