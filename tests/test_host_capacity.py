@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from check_results import check_result
 from check_runs import read_record, run_checks
 from pytest_maintcheck.config import Thresholds
 from pytest_maintcheck.config_operations import Host
@@ -141,8 +142,8 @@ def test_a_host_never_measured_says_so_and_an_unreadable_store_is_not_measured()
 
 def test_the_review_record_lists_each_projection_of_a_host() -> None:
     a = reviewed(window(filling()))
-    entry = {"check": "host_capacity", "target": "db-host", "verdict": a.verdict.value,
-             "metrics": a.metrics, "details": a.details, "message": "m"}  # fmt: skip
+    entry = check_result(check="host_capacity", target="db-host", verdict=a.verdict.value,
+                         metrics=a.metrics, details=a.details, message="m")  # fmt: skip
     record = review_record([entry])
     assert record is not None
     (listed,) = record["entries"]

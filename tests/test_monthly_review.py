@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from check_results import check_result
 from pytest_maintcheck.cli import main
 from pytest_maintcheck.report.review import last_month, month_bounds
 from pytest_maintcheck.report.series import FolderHistory, changes, previous_run, project
@@ -82,8 +83,8 @@ def test_review_reads_only_the_months_runs_and_prints_its_path(
 
 def test_changes_compare_checks_by_key_and_target() -> None:
     before = [_check("a", "violation"), _check("b", "pass"), _check("c", "degraded")]
-    now = [_check("a", "pass"), _check("b", "violation"), _check("c", "degraded"),
-           _check("d", "error")]  # fmt: skip
+    now = [check_result(**_check(t, v)) for t, v in
+           [("a", "pass"), ("b", "violation"), ("c", "degraded"), ("d", "error")]]  # fmt: skip
     found = changes(before, now)
     assert [c.name for c in found["fixed"]] == ["test_health[a]"]
     assert [c.name for c in found["new"]] == ["test_health[b]", "test_health[d]"]

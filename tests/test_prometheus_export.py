@@ -12,8 +12,10 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from check_results import check_result
 from check_runs import newest_run, pytest_run, read_record
 from pytest_maintcheck.export.prometheus import export_run, run_samples
+from pytest_maintcheck.result import CheckResult
 
 NOW = datetime(2026, 3, 1, 2, 15, tzinfo=UTC)
 
@@ -59,15 +61,15 @@ def _value(parsed: dict[str, Any], family: str, **labels: str) -> float | None:
     return samples.get(frozenset(labels.items()))
 
 
-def _weekly_result(target: str, verdict: str) -> dict[str, Any]:
-    return {
-        "suite": "weekly",
-        "check": "dead_tuples",
-        "target": target,
-        "verdict": verdict,
-        "metrics": {"deadTupleRatio": 0.15, "tables": ["a"]},
-        "thresholds": {"deadTupleRatio": {"warn": 0.1, "fail": 0.2, "unit": "ratio"}},
-    }
+def _weekly_result(target: str, verdict: str) -> CheckResult:
+    return check_result(
+        suite="weekly",
+        check="dead_tuples",
+        target=target,
+        verdict=verdict,
+        metrics={"deadTupleRatio": 0.15, "tables": ["a"]},
+        thresholds={"deadTupleRatio": {"warn": 0.1, "fail": 0.2, "unit": "ratio"}},
+    )
 
 
 def test_a_run_writes_gauges_that_parse_back(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,15 @@ def test_a_result_cannot_be_changed_in_place() -> None:
         result.verdict = Outcome.PASS  # type: ignore[misc]
     assert result.but(verdict=Outcome.PASS).verdict is Outcome.PASS
     assert result.verdict is Outcome.DEGRADED
+
+
+def test_a_result_is_read_by_attribute_and_its_record_only_through_to_json() -> None:
+    """No string-key reading of a live result that could drift from results.json's keys."""
+    result = CheckResult.from_json(WIRE)
+    assert not isinstance(result, Mapping)
+    with pytest.raises(TypeError):
+        result["verdict"]  # type: ignore[index]
+    assert result.to_json()["verdict"] == result.verdict == "degraded"
 
 
 def test_an_unknown_verdict_on_the_wire_is_refused() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from check_results import check_result
 from check_runs import run_checks
 from pytest_maintcheck.config import HealthCheck, HistorySettings
 from pytest_maintcheck.history import iso, using
@@ -134,10 +134,8 @@ def test_runs_without_a_version_are_left_out_and_a_rollback_is_a_change() -> Non
 
 def test_the_versions_reach_capacity_review_json() -> None:
     assessment = review([*ON_231, (130.0, "2.4.0"), (140.0, "2.4.0"), (135.0, "2.4.0")])
-    result: dict[str, Any] = {
-        "check": "performance_trend", "target": "clinical-api", "verdict": "pass",
-        "metrics": assessment.metrics, "details": assessment.details, "message": "",
-    }  # fmt: skip
+    result = check_result(check="performance_trend", target="clinical-api", verdict="pass",
+                          metrics=assessment.metrics, details=assessment.details)  # fmt: skip
     record = review_record([result])
     assert record is not None
     (entry,) = record["entries"]

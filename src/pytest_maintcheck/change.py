@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pytest_maintcheck.config import Backup, Config
     from pytest_maintcheck.history.store import StoredCheck, StoredRun
     from pytest_maintcheck.probes.health import ServiceResult
+    from pytest_maintcheck.result import CheckResult
     from pytest_maintcheck.verdict import Assessment
 
 GIT_TIMEOUT = 10.0  # seconds for each git command reading the config's revision
@@ -178,14 +179,14 @@ def restorable_backups(config: Config, database: str) -> list[Backup]:
     ]
 
 
-def restores_in_results(results: Iterable[Mapping[str, Any]]) -> list[RestoredBackup]:
-    """Passing restore tests of this run (its results, as results.json holds them)."""
+def restores_in_results(results: Iterable[CheckResult]) -> list[RestoredBackup]:
+    """Passing restore tests of this run (its results, on the controller)."""
     out = []
     for r in results:
-        if r.get("check") != "backup_restore" or r.get("verdict") != "pass":
+        if r.check != "backup_restore" or r.verdict != "pass":
             continue
-        newest = (r.get("details") or {}).get("newest") or {}
-        found = _restored(r.get("target"), newest, r.get("finishedAt"), "this run")
+        newest = r.details.get("newest") or {}
+        found = _restored(r.target, newest, r.finished_at, "this run")
         if found is not None:
             out.append(found)
     return out
@@ -358,22 +359,22 @@ class Impact:
 
 
 def assess_impact(
-    baseline: StoredRun, results: Iterable[Mapping[str, Any]], shift_factor: float
+    baseline: StoredRun, results: Iterable[CheckResult], shift_factor: float
 ) -> Impact:
     """Checks of this run against the same checks (key and target) of the baseline run."""
     before = {(c.check, c.target): c for c in baseline.checks}
     impact = Impact()
-    for r in sorted(results, key=lambda r: str(r.get("nodeid"))):
-        now_verdict = str(r.get("verdict"))
-        ident = (str(r.get("check")), str(r.get("target") or r.get("name") or ""))
+    for r in sorted(results, key=lambda r: r.nodeid):
+        now_verdict = r.verdict.value
+        ident = (r.check, r.target or r.name)
         earlier = before.get(ident)
         if earlier is None or now_verdict not in _RANK or earlier.verdict not in _RANK:
             continue
-        versions = _versions(earlier.version, (r.get("details") or {}).get("version"))
+        versions = _versions(earlier.version, r.details.get("version"))
         moved = _RANK[now_verdict] - _RANK[earlier.verdict]
         if moved:
             entry = Movement(
-                "verdict", ident[0], ident[1], str(r.get("name")), str(r.get("severity")),
+                "verdict", ident[0], ident[1], r.name, r.severity,
                 earlier.verdict, now_verdict, _first_finding(r) if moved > 0 else "", None,
                 None, versions,
             )  # fmt: skip
@@ -388,11 +389,11 @@ def assess_impact(
 
 def _shifts(
     earlier: StoredCheck,
-    result: Mapping[str, Any],
+    result: CheckResult,
     factor: float,
     versions: tuple[str, str] | None,
 ) -> Iterable[Movement]:
-    metrics = result.get("metrics") or {}
+    metrics = result.metrics
     for metric, (label, unit, floor) in SHIFT_METRICS.items():
         was, now = earlier.measurements.get(metric), metrics.get(metric)
         if was is None or not isinstance(now, int | float) or isinstance(now, bool):
@@ -406,8 +407,8 @@ def _shifts(
         way = "rose" if now > was else "fell"
         times = "from none" if low == 0 else f"x{ratio:.1f}"
         yield Movement(
-            "shift", earlier.check, earlier.target, str(result.get("name")),
-            str(result.get("severity")), str(was), str(now),
+            "shift", earlier.check, earlier.target, result.name,
+            result.severity, str(was), str(now),
             f"{label} {way} {_shown(was, unit)} -> {_shown(now, unit)} ({times}; shift factor "
             f"{factor:g}, no threshold needs to be crossed)",
             metric, None if ratio == float("inf") else round(ratio, 2), versions,
@@ -428,12 +429,11 @@ def _versions(before: str, now: object) -> tuple[str, str] | None:
     return None
 
 
-def _first_finding(result: Mapping[str, Any]) -> str:
-    findings = result.get("findings") or []
-    first = next((f for f in findings if f.get("verdict") != "pass"), None)
+def _first_finding(result: CheckResult) -> str:
+    first = next((f for f in result.findings if f.get("verdict") != "pass"), None)
     if first is not None:
         return printable(str(first.get("description", "")), 300)
-    message = str(result.get("message") or "")
+    message = result.message
     return printable(message.splitlines()[0], 300) if message else ""
 
 
@@ -447,13 +447,13 @@ def _worst_first(m: Movement) -> tuple[int, int, str]:
 # ---------------------------------------------------------------------------- helpers
 
 
-def gate_outcome(results: Iterable[Mapping[str, Any]], fail_on: str) -> str:
+def gate_outcome(results: Iterable[CheckResult], fail_on: str) -> str:
     """``refused`` when the gate's exit status is non-zero for the checks, else ``passed``."""
     for r in results:
-        quiet = r.get("waived") or r.get("inMaintenance")
-        if r.get("verdict") == "error" or (r.get("verdict") == "violation" and not quiet):
+        quiet = r.quiet
+        if r.verdict == "error" or (r.verdict == "violation" and not quiet):
             return "refused"
-        if r.get("verdict") == "degraded" and not quiet and fail_on in ("warning", "degraded"):
+        if r.verdict == "degraded" and not quiet and fail_on in ("warning", "degraded"):
             return "refused"
     return "passed"
 

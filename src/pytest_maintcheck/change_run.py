@@ -7,7 +7,7 @@ MaintenanceLog (``change``) and report.html. Reads the history store; writes not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from pytest_maintcheck.redact import printable
 if TYPE_CHECKING:
     from pytest_maintcheck.config import Config
     from pytest_maintcheck.history.store import StoredRun
+    from pytest_maintcheck.result import CheckResult
     from pytest_maintcheck.verdict import Assessment
 
 
@@ -52,7 +53,7 @@ class ChangeRun:
         self,
         config: Config,
         report_dir: Path,
-        results: Iterable[Mapping[str, Any]],
+        results: Iterable[CheckResult],
         *,
         started: datetime,
         fail_on: str,
@@ -65,12 +66,12 @@ class ChangeRun:
         checks = list(results)
         self.outcome = gate_outcome(checks, fail_on)
         for r in checks:
-            point = (r.get("details") or {}).get("rollbackPoint")
-            if r.get("check") == "rollback_point" and r.get("verdict") == "pass" and point:
-                self.rollback_points[str(r.get("target"))] = point
+            point = r.details.get("rollbackPoint")
+            if r.check == "rollback_point" and r.verdict == "pass" and point:
+                self.rollback_points[str(r.target)] = point
         if self.request.baseline is None:
             return
-        suites = {str(r.get("suite")) for r in checks if r.get("verdict") != "skipped"}
+        suites = {r.suite for r in checks if r.verdict != "skipped"}
         self.baseline, self.baseline_problem = find_baseline(
             config, report_dir, self.request, started, suites
         )
@@ -215,7 +216,7 @@ class RollbackEvidence:
 
     config: Config
     report_dir: Path
-    results: Iterable[Mapping[str, Any]]  # this run's, on the controller (empty on a worker)
+    results: Iterable[CheckResult]  # this run's, on the controller (empty on a worker)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def judge(self, assessment: Assessment, database: str) -> None:

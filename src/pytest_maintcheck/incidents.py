@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_maintcheck.catalogue import RECOVERY_STEPS
+
+if TYPE_CHECKING:
+    from pytest_maintcheck.result import CheckResult
 
 STEP_STATUSES = ("pending", "in-progress", "completed")
 OPENING = ("high", "critical")
@@ -32,6 +35,11 @@ def identity(incident_or_result: dict[str, Any], system: str, environment: str) 
         system,
         environment,
     )
+
+
+def result_identity(result: CheckResult, system: str, environment: str) -> tuple[str, ...]:
+    """identity() of this run's result: the incident it would open or update."""
+    return (result.check, str(result.target), system, environment)
 
 
 def incident_id(system: str, environment: str, check: str, target: str, detected: str) -> str:
@@ -57,12 +65,12 @@ def is_open(incident: dict[str, Any]) -> bool:
     return not incident.get("timeline", {}).get("resolved")
 
 
-def opens_incident(result: dict[str, Any], severity: str) -> bool:
+def opens_incident(result: CheckResult, severity: str) -> bool:
     """A failing check an incident is about: not waived, not in planned maintenance."""
     return (
-        result["verdict"] in ("violation", "error")
-        and not result.get("waived")
-        and not result.get("inMaintenance")
+        result.verdict in ("violation", "error")
+        and not result.waived
+        and not result.in_maintenance
         and severity in OPENING
     )
 
@@ -92,15 +100,16 @@ def normalise(old: dict[str, Any], system: str, environment: str) -> dict[str, A
 
 def update_incidents(
     previous: Iterable[dict[str, Any]],
-    results: Iterable[dict[str, Any]],
+    results: Iterable[CheckResult],
     now: str,
     *,
     system: str,
     environment: str,
-    severity_of: Callable[[dict[str, Any]], str],
-    draft: Callable[[dict[str, Any], str], dict[str, Any]],
+    severity_of: Callable[[CheckResult], str],
+    draft: Callable[[CheckResult, str], dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Open incidents carried and updated or resolved; new ones drafted for new failures.
+    """Open incidents (records' JSON) carried and updated or resolved; new ones drafted for
+    this run's failures.
 
     ``draft(result, severity)`` gives the seed's fields of a new incident (steps, owner,
     title); resolved incidents of earlier runs are not carried.
@@ -108,8 +117,8 @@ def update_incidents(
     results = list(results)
     previous = list(previous)
     taken = {str(i.get("id")) for i in previous}
-    by_identity = {identity(r, system, environment): r for r in results}
-    by_nodeid = {r["nodeid"]: r for r in results}
+    by_identity = {result_identity(r, system, environment): r for r in results}
+    by_nodeid = {r.nodeid: r for r in results}
     out: list[dict[str, Any]] = []
     carried: set[tuple[str, ...]] = set()
     for old in previous:
@@ -120,35 +129,35 @@ def update_incidents(
         carried.add(key)
         current = by_identity.get(key) or by_nodeid.get(str(incident.get("nodeid")))
         if current is not None:
-            carried.add(identity(current, system, environment))
-            if current["verdict"] in ("pass", "degraded"):
+            carried.add(result_identity(current, system, environment))
+            if current.verdict in ("pass", "degraded"):
                 incident = resolve(incident, now, "maintcheck re-run found the check passing")
-            elif current["verdict"] in ("violation", "error") and not current.get("inMaintenance"):
+            elif current.verdict in ("violation", "error") and not current.in_maintenance:
                 incident = seen_again(incident, current, now, severity_of(current))
         out.append(incident)
     for r in results:
         severity = severity_of(r)
-        key = identity(r, system, environment)
+        key = result_identity(r, system, environment)
         if key in carried or not opens_incident(r, severity):
             continue
         carried.add(key)
         made = draft(r, severity)
         made.update(
             {
-                "id": _free_id(taken, system, environment, r["check"], str(r["target"]), now),
-                "check": r["check"],
-                "target": r["target"],
-                "nodeid": r["nodeid"],
+                "id": _free_id(taken, system, environment, r.check, str(r.target), now),
+                "check": r.check,
+                "target": r.target,
+                "nodeid": r.nodeid,
                 "system": system,
                 "environment": environment,
                 "occurrences": 1,
                 "lastSeen": now,
-                "description": first_line(r["message"]),
+                "description": first_line(r.message),
                 "findings": finding_lines(r),
                 "notified": [],
                 "escalated": False,
                 "publicUpdate": {"at": now, "text": PUBLIC_DETECTED},
-                "updates": [{"at": now, "event": "detected", "text": first_line(r["message"])}],
+                "updates": [{"at": now, "event": "detected", "text": first_line(r.message)}],
             }
         )
         out.append(made)
@@ -156,13 +165,13 @@ def update_incidents(
 
 
 def seen_again(
-    incident: dict[str, Any], result: dict[str, Any], now: str, severity: str
+    incident: dict[str, Any], result: CheckResult, now: str, severity: str
 ) -> dict[str, Any]:
     """The same failure on a later run: one incident, counted, never a second one."""
     updated = dict(incident)
     updated["occurrences"] = int(incident.get("occurrences", 1)) + 1
     updated["lastSeen"] = now
-    updated["description"] = first_line(result["message"])
+    updated["description"] = first_line(result.message)
     updated["findings"] = finding_lines(result)
     levels = ("low", "medium", "high", "critical")
     if levels.index(severity) > levels.index(str(incident.get("severity", "low"))):
@@ -258,8 +267,8 @@ def first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def finding_lines(result: dict[str, Any]) -> list[str]:
-    return [f"{f['verdict']}: {f['description']} -> {f['action']}" for f in result["findings"]]
+def finding_lines(result: CheckResult) -> list[str]:
+    return [f"{f['verdict']}: {f['description']} -> {f['action']}" for f in result.findings]
 
 
 def default_steps(action: str, runbook: Iterable[str], owner: str) -> list[dict[str, str]]:

@@ -109,13 +109,12 @@ def severity_of(finding: Mapping[str, Any], check_severity: str) -> str:
     return str(finding.get("severity") or check_severity)
 
 
-def incident_severity(result: Mapping[str, Any]) -> str:
-    """The worst severity among a result's violations (an error counts at the check's).
-    Takes the JSON form: incidents.py reads results and incidents alike as records."""
-    check_severity = str(result["severity"])
-    findings = result["findings"]
+def incident_severity(result: CheckResult) -> str:
+    """The worst severity among a result's violations (an error counts at the check's)."""
+    check_severity = result.severity
+    findings = result.findings
     levels = [severity_of(f, check_severity) for f in findings if f["verdict"] == "violation"]
-    return str(max(levels or [result["severity"]], key=SEVERITIES.index))
+    return str(max(levels or [result.severity], key=SEVERITIES.index))
 
 
 def _finding_lines(result: CheckResult) -> Iterable[tuple[str, str]]:
@@ -295,20 +294,20 @@ def compliance_records(results: Iterable[CheckResult]) -> list[dict[str, Any]]:
     return sorted(by_category.values(), key=lambda c: c["category"])
 
 
-def spec_of_result(result: Mapping[str, Any]) -> CheckSpec:
+def spec_of_result(result: CheckResult) -> CheckSpec:
     """A bundled check's catalogue entry, or a site check's as its result carries it."""
-    bundled = CHECKS.get(result["check"])
+    bundled = CHECKS.get(result.check)
     if bundled is not None:
         return bundled
     return CheckSpec(
-        key=result["check"],
-        suite=result["suite"],
-        title=result["title"],
-        severity=result["severity"],
-        category=Category(result["category"], tuple(result["requirements"])),
-        incident_type=result["incidentType"],
-        action=result.get("action") or "Investigate and fix the cause.",
-        runbook=tuple(result.get("runbook") or RECOVERY_STEPS),
+        key=result.check,
+        suite=result.suite,
+        title=result.title,
+        severity=result.severity,
+        category=Category(result.category, result.requirements),
+        incident_type=result.incident_type,
+        action=result.action or "Investigate and fix the cause.",
+        runbook=tuple(result.runbook or RECOVERY_STEPS),
     )
 
 
@@ -316,10 +315,10 @@ def incident_records(
     config: Config, results: Iterable[CheckResult], now: str, previous: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Drafts for unwaived high/critical violations; earlier open ones updated or resolved
-    (the lifecycle itself lives in incidents.py, on the records' JSON)."""
+    (the lifecycle itself lives in incidents.py: earlier incidents as records' JSON)."""
     from pytest_maintcheck.incidents import update_incidents
 
-    def draft(r: dict[str, Any], severity: str) -> dict[str, Any]:
+    def draft(r: CheckResult, severity: str) -> dict[str, Any]:
         spec = spec_of_result(r)
         owner = config.owner_for(spec.incident_type)
         return {
@@ -330,12 +329,12 @@ def incident_records(
                 for step in (spec.action, *spec.runbook)
             ],
             "timeline": {"detected": now, "responded": "", "resolved": ""},
-            "title": f"{spec.title}: {r['target']}",
+            "title": f"{spec.title}: {r.target}",
         }
 
     return update_incidents(
         previous,
-        [r.to_json() for r in results],
+        results,
         now,
         system=config.system,
         environment=config.environment,

@@ -6,7 +6,7 @@ report (``to_json()``), read back there with ``from_json()``; results.json holds
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -37,14 +37,9 @@ _RANK = {
 
 
 @dataclass(frozen=True)
-class CheckResult(Mapping[str, Any]):
-    """One check of one target; findings, metrics and details are the plain JSON they are
-    on the record.
-
-    Read it by attribute. The read-only mapping interface (``r["verdict"]``) gives its JSON
-    form, for the readers that still take results.json entries and live results alike (the
-    report page, incidents, the Prometheus export, the capacity review).
-    """
+class CheckResult:
+    """One check of one target, read by attribute; findings, metrics and details are the
+    plain JSON they are on the record (``to_json()`` gives the whole record)."""
 
     nodeid: str
     name: str
@@ -157,14 +152,3 @@ class CheckResult(Mapping[str, Any]):
     def quiet(self) -> bool:
         """Accepted (waived) or planned (in maintenance): shown, but paging nobody."""
         return self.waived or self.in_maintenance
-
-    # -- the read-only mapping of its JSON form ---------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_json())
-
-    def __len__(self) -> int:
-        return len(self.to_json())

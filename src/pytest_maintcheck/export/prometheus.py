@@ -16,10 +16,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+
+if TYPE_CHECKING:
+    from pytest_maintcheck.result import CheckResult
 
 VERDICT_VALUE = {"pass": 0, "degraded": 1, "violation": 2, "error": 2}  # error: could not measure
 LOCK_TIMEOUT = 30.0  # seconds another run may hold the textfile folder while it rewrites
@@ -85,7 +88,7 @@ class Samples(Collector):
 
 
 def run_samples(
-    results: Iterable[Mapping[str, Any]],
+    results: Iterable[CheckResult],
     *,
     started: datetime,
     finished: datetime,
@@ -93,10 +96,10 @@ def run_samples(
 ) -> tuple[Samples, set[str]]:
     """This run's samples and the suites it ran."""
     samples = Samples()
-    by_suite: dict[str, list[Mapping[str, Any]]] = {}
+    by_suite: dict[str, list[CheckResult]] = {}
     for r in results:
-        by_suite.setdefault(str(r["suite"]), []).append(r)
-        if r["verdict"] == "skipped":
+        by_suite.setdefault(r.suite, []).append(r)
+        if r.verdict == "skipped":
             continue
         _check_samples(samples, r)
     for suite, ran in by_suite.items():
@@ -104,19 +107,19 @@ def run_samples(
         samples.add("maintcheck_last_run_timestamp_seconds", label, finished.timestamp())
         samples.add("maintcheck_run_duration_seconds", label, (finished - started).total_seconds())
         for verdict in ("pass", "degraded", "violation", "error", "skipped"):
-            count = sum(1 for r in ran if r["verdict"] == verdict)
+            count = sum(1 for r in ran if r.verdict == verdict)
             samples.add("maintcheck_run_checks", {**label, "verdict": verdict}, count)
         if not interrupted and not any(_incomplete(r) for r in ran):
             samples.add("maintcheck_last_success_timestamp_seconds", label, finished.timestamp())
     return samples, set(by_suite)
 
 
-def _check_samples(samples: Samples, r: Mapping[str, Any]) -> None:
-    ident = {"suite": str(r["suite"]), "check": str(r["check"]), "target": str(r["target"] or "")}
-    samples.add("maintcheck_check_verdict", ident, VERDICT_VALUE.get(str(r["verdict"]), 2))
-    samples.add("maintcheck_check_waived", ident, 1 if r.get("waived") else 0)
-    thresholds = r.get("thresholds") or {}
-    for metric, value in (r.get("metrics") or {}).items():
+def _check_samples(samples: Samples, r: CheckResult) -> None:
+    ident = {"suite": r.suite, "check": r.check, "target": r.target or ""}
+    samples.add("maintcheck_check_verdict", ident, VERDICT_VALUE.get(r.verdict.value, 2))
+    samples.add("maintcheck_check_waived", ident, 1 if r.waived else 0)
+    thresholds = r.thresholds
+    for metric, value in r.metrics.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue  # lists, texts and flags are for the report, not for a gauge
         limits = thresholds.get(metric) or {}
@@ -134,9 +137,9 @@ def _unit(metric: str) -> str:
     return METRICS[metric].unit if metric in METRICS else "count"
 
 
-def _incomplete(r: Mapping[str, Any]) -> bool:
+def _incomplete(r: CheckResult) -> bool:
     """An error, or a skip of a configured target: the suite did not fully run."""
-    return r["verdict"] == "error" or (r["verdict"] == "skipped" and not r.get("notConfigured"))
+    return r.verdict == "error" or (r.verdict == "skipped" and not r.not_configured)
 
 
 def kept_samples(text: str, replaced: set[str], into: Samples) -> None:
@@ -157,7 +160,7 @@ def kept_samples(text: str, replaced: set[str], into: Samples) -> None:
 
 def export_run(
     path: Path,
-    results: Iterable[Mapping[str, Any]],
+    results: Iterable[CheckResult],
     *,
     started: datetime,
     finished: datetime,

@@ -7,7 +7,7 @@ shrinking is said plainly and gets no date.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from statistics import median
 from typing import Any
 
@@ -25,6 +25,7 @@ from pytest_maintcheck.history.trends import (
     version_shift,
 )
 from pytest_maintcheck.history.window import Window
+from pytest_maintcheck.result import CheckResult
 from pytest_maintcheck.units import format_duration, format_size
 from pytest_maintcheck.verdict import Assessment, Threshold, Verdict
 
@@ -331,24 +332,24 @@ def usage_patterns(
 _REVIEWED = ("window", "projection", "projections", "trends", "versions", "usagePatterns")
 
 
-def review_record(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+def review_record(results: Iterable[CheckResult]) -> dict[str, Any] | None:
     """capacity-review.json: the projections, trends and usage patterns of this run's review."""
     entries = [
         {
-            "check": r["check"],
-            "target": r.get("target"),
-            "verdict": r["verdict"],
-            "daysToFull": (r.get("metrics") or {}).get("daysToFull"),
+            "check": r.check,
+            "target": r.target,
+            "verdict": r.verdict.value,
+            "daysToFull": r.metrics.get("daysToFull"),
             **{
                 k: v
-                for k, v in (r.get("details") or {}).items()
+                for k, v in r.details.items()
                 if k
                 in ("window", "projection", "projections", "trends", "versions", "usagePatterns")
             },
-            "summary": r.get("message", ""),
+            "summary": r.message,
         }
         for r in results
-        if r.get("check") in REVIEW_CHECKS and r.get("verdict") != "skipped"
+        if r.check in REVIEW_CHECKS and r.verdict != "skipped"
     ]
     if not entries:
         return None

@@ -104,39 +104,39 @@ def tiles(results: Sequence[CheckResult]) -> str:
 
 
 def attention_rows(
-    results: Sequence[Mapping[str, Any]],
-) -> list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]:
+    results: Sequence[CheckResult],
+) -> list[tuple[str, str, Mapping[str, Any], CheckResult]]:
     """(verdict, severity, finding, check) of every warning and violation, worst first."""
-    rows = []
+    rows: list[tuple[str, str, Mapping[str, Any], CheckResult]] = []
     for r in results:
-        if r["verdict"] in ("pass", "skipped") and not r.get("findings"):
+        if r.verdict in ("pass", "skipped") and not r.findings:
             continue
-        findings = r.get("findings") or [
-            {"verdict": r["verdict"], "description": r.get("message", ""), "action": ""}
-        ]
+        findings = r.findings or (
+            {"verdict": r.verdict.value, "description": r.message, "action": ""},
+        )
         for f in findings:
-            verdict = str(f.get("verdict", r["verdict"]))
+            verdict = str(f.get("verdict", r.verdict.value))
             if verdict not in ("violation", "degraded", "error"):
                 continue
-            rows.append((verdict, severity_of(f, str(r["severity"])), f, r))
-    rows.sort(key=lambda x: (*page.sort_key_for_finding(x[0], x[1]), str(x[3]["name"])))
+            rows.append((verdict, severity_of(f, r.severity), f, r))
+    rows.sort(key=lambda x: (*page.sort_key_for_finding(x[0], x[1]), x[3].name))
     return rows
 
 
-def needs_attention(results: Sequence[Mapping[str, Any]]) -> str:
+def needs_attention(results: Sequence[CheckResult]) -> str:
     rows, classes = [], []
     for verdict, severity, finding, r in attention_rows(results):
         rows.append(
             (
-                verdict_badge(verdict, bool(r.get("waived"))),
+                verdict_badge(verdict, r.waived),
                 badge(severity),
-                f'<span title="{text(r["name"])}">{text(r.get("title", ""))}</span>',
-                text(r.get("target") or "-"),
+                f'<span title="{text(r.name)}">{text(r.title)}</span>',
+                text(r.target or "-"),
                 text(finding.get("description", "")),
                 text(finding.get("action", "")),
             )
         )
-        classes.append("waived" if r.get("waived") else verdict)
+        classes.append("waived" if r.waived else verdict)
     body = table(
         ("Verdict", "Severity", "Check", "Target", "What was measured, against what", "Action"),
         rows,
@@ -192,17 +192,17 @@ def _incident(incident: Mapping[str, Any]) -> str:
     )
 
 
-def waivers(results: Sequence[Mapping[str, Any]]) -> str:
+def waivers(results: Sequence[CheckResult]) -> str:
     rows = []
     for r in results:
-        w = r.get("waiver")
+        w = r.waiver
         if not isinstance(w, dict):
             continue
         state = badge("expired", "violation") if w.get("expired") else badge("in force", "waived")
         rows.append(
             (
-                f"<code>{text(r['name'])}</code>",
-                verdict_badge(str(r["verdict"]), bool(r.get("waived"))),
+                f"<code>{text(r.name)}</code>",
+                verdict_badge(r.verdict.value, r.waived),
                 text(w.get("justification", "")),
                 text(w.get("expires", "")),
                 state,
@@ -234,7 +234,7 @@ def compliance(results: Sequence[CheckResult]) -> str:
     return section("compliance", "Compliance", body)
 
 
-def changes_since(previous: Run | None, results: Sequence[Mapping[str, Any]]) -> str:
+def changes_since(previous: Run | None, results: Sequence[CheckResult]) -> str:
     if previous is None:
         body = '<p class="empty">No earlier run of this system and environment to compare.</p>'
         return section("changes", "Changes since the previous run", body)

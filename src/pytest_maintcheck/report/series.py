@@ -21,6 +21,7 @@ from pytest_maintcheck.report.files import run_folders
 if TYPE_CHECKING:
     from pytest_maintcheck.config import HistorySettings
     from pytest_maintcheck.history.store import StoredRun
+    from pytest_maintcheck.result import CheckResult
 
 PROBLEM = ("violation", "error", "degraded")
 DOWN = ("violation", "error")
@@ -240,20 +241,21 @@ class Change:
 
 
 def changes(
-    before: Iterable[Mapping[str, Any]], now: Iterable[Mapping[str, Any]]
+    before: Iterable[Mapping[str, Any]], now: Iterable[CheckResult]
 ) -> dict[str, list[Change]]:
-    """New problems, fixed and still failing, by check identity (key and target)."""
+    """New problems, fixed and still failing, by check identity (key and target): this run's
+    results against an earlier run's checks as results.json holds them."""
     old = {identity(c): c for c in before}
     out: dict[str, list[Change]] = {"new": [], "fixed": [], "still": []}
     for check in now:
-        verdict = str(check.get("verdict", ""))
-        earlier = old.get(identity(check))
+        verdict = check.verdict.value
+        earlier = old.get((check.check, check.target))
         was = str(earlier.get("verdict", "")) if earlier else "not in that run"
         entry = Change(
-            name=str(check.get("name", "")),
+            name=check.name,
             before=was,
             now=verdict,
-            severity=str(check.get("severity", "")),
+            severity=check.severity,
             summary=_first_line(check),
         )
         if verdict in PROBLEM:
@@ -263,12 +265,11 @@ def changes(
     return out
 
 
-def _first_line(check: Mapping[str, Any]) -> str:
-    findings = check.get("findings") or []
+def _first_line(check: CheckResult) -> str:
+    findings = check.findings
     if findings and isinstance(findings[0], dict):
         return str(findings[0].get("description", ""))
-    message = str(check.get("message", ""))
-    return message.splitlines()[0] if message else ""
+    return check.message.splitlines()[0] if check.message else ""
 
 
 # ---------------------------------------------------------------------------- series
