@@ -56,7 +56,12 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maintcheck", description=__doc__, allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="maintcheck",
+        description="A clinical system's maintenance procedures as pytest checks: run them, "
+        "validate their config, and read, export and verify what the runs recorded.",
+        allow_abbrev=False,
+    )
     parser.add_argument("--version", action="version", version=f"maintcheck {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
