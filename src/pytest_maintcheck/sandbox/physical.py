@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from psycopg import sql
@@ -33,7 +33,30 @@ from pytest_maintcheck.sandbox.postgres import (
 PGBACKREST = "pgbackrest"
 
 
-class ArchivedPrimary:
+class _Started:
+    """A part started on entering and stopped on leaving, also when its start fails half-way."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ArchivedPrimary(_Started):
     """PostgresCluster + pgBackRest stanza (+ standbys); ``with`` stops and removes it all."""
 
     def __init__(self, stanza: str = "clinical", *, backup: bool = True) -> None:
@@ -66,19 +89,6 @@ class ArchivedPrimary:
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> ArchivedPrimary:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         self.cluster.start()
@@ -249,7 +259,7 @@ def _is_segment(name: str) -> bool:
     return len(head) == 24 and all(c in "0123456789ABCDEF" for c in head) and "-" in name
 
 
-class BarmanPrimary:
+class BarmanPrimary(_Started):
     """A PostgresCluster archiving into a Barman server (archive_command copies into Barman's
     incoming folder, ``backup_method = postgres``); Barman runs as this user (barman_user)."""
 
@@ -271,19 +281,6 @@ class BarmanPrimary:
                 "max_wal_senders": "10",
             }
         )
-
-    def __enter__(self) -> BarmanPrimary:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         import getpass
